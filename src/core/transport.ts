@@ -1,0 +1,125 @@
+// The transport under every Google client: it routes Google's default endpoints to the configured ones,
+// bounds every request, and records each exchange (without secrets) for the report.
+
+export interface Exchange {
+  method: string;
+  /** URL with query values that could be secrets removed. */
+  url: string;
+  status?: number;
+  durationMs: number;
+  /** Network-level failure (refused, reset, timeout), when there was no response. */
+  error?: string;
+  /** Google's error code and message from the body, in either dialect. */
+  googleError?: { code: string; message: string };
+  /** Response Date header: Google's clock, for skew detection. */
+  date?: string;
+}
+
+export interface Endpoints {
+  /** Full OAuth 2.0 token URL, e.g. https://oauth2.googleapis.com/token. */
+  token?: string;
+  /** IAM Credentials base URL, e.g. https://iamcredentials.googleapis.com. */
+  iam?: string;
+  /** Full STS token URL, e.g. https://sts.googleapis.com/v1/token. */
+  sts?: string;
+}
+
+export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+export const GOOGLE_IAM_URL = 'https://iamcredentials.googleapis.com';
+export const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token';
+export const GOOGLE_CERTS_URL = 'https://www.googleapis.com/oauth2/v3/certs';
+
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export interface RecordingFetchOptions {
+  endpoints?: Endpoints;
+  /** Upper bound for one request, including reading the body. */
+  timeoutMs: number;
+  /** Aborts everything when the command's overall deadline passes. */
+  signal?: AbortSignal;
+  exchanges: Exchange[];
+  baseFetch?: FetchLike;
+  now?: () => number;
+}
+
+export function route(url: string, endpoints: Endpoints = {}): string {
+  if (endpoints.token && (url === GOOGLE_TOKEN_URL || url === 'https://www.googleapis.com/oauth2/v4/token')) return endpoints.token;
+  if (endpoints.sts && url === GOOGLE_STS_URL) return endpoints.sts;
+  if (endpoints.iam && url.startsWith(GOOGLE_IAM_URL + '/')) return endpoints.iam.replace(/\/$/, '') + url.slice(GOOGLE_IAM_URL.length);
+  return url;
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (/token|secret|key|assertion|code|signature|sig/i.test(key)) parsed.searchParams.set(key, 'REDACTED');
+    }
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export function createRecordingFetch(options: RecordingFetchOptions): FetchLike {
+  const baseFetch = options.baseFetch ?? globalThis.fetch;
+  const now = options.now ?? performance.now.bind(performance);
+  return async (input, init = {}) => {
+    const original = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+    const url = route(original, options.endpoints);
+    const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : []), ...(init.signal ? [init.signal] : [])];
+    const started = now();
+    const exchange: Exchange = { method, url: redactUrl(url), durationMs: 0 };
+    options.exchanges.push(exchange);
+    try {
+      const response = await baseFetch(input instanceof Request && url === original ? input : url, { ...init, signal: AbortSignal.any(signals) });
+      // Read the body here, under the same bound, so a truncated or stalled body fails this exchange, not a later step.
+      const body = Buffer.from(await response.arrayBuffer());
+      exchange.durationMs = Math.round(now() - started);
+      exchange.status = response.status;
+      const date = response.headers.get('date');
+      if (date) exchange.date = date;
+      if (response.status >= 400) {
+        const googleError = parseGoogleError(body.toString('utf8'));
+        if (googleError) exchange.googleError = googleError;
+      }
+      return new Response(response.status === 204 || response.status === 304 ? null : body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    } catch (err) {
+      exchange.durationMs = Math.round(now() - started);
+      exchange.error = describeNetworkError(err, options.timeoutMs);
+      throw err;
+    }
+  };
+}
+
+/** Google's two error dialects: OAuth `{error, error_description}` and API `{error: {status, message}}`. */
+export function parseGoogleError(text: string): { code: string; message: string } | undefined {
+  try {
+    const body = JSON.parse(text);
+    if (typeof body?.error === 'string') return { code: body.error, message: String(body.error_description ?? '') };
+    if (typeof body?.error === 'object' && body.error !== null) return { code: String(body.error.status ?? body.error.code ?? ''), message: String(body.error.message ?? '') };
+    if (typeof body?.error_description === 'string') return { code: '', message: body.error_description };
+  } catch {
+    // not JSON: a captive portal, a proxy page, garbage
+  }
+  return undefined;
+}
+
+export function describeNetworkError(err: unknown, timeoutMs?: number): string {
+  const e = err as { name?: string; code?: string; cause?: { code?: string; message?: string }; message?: string };
+  if (e?.name === 'TimeoutError' || e?.cause?.code === 'UND_ERR_CONNECT_TIMEOUT' || e?.code === 'ETIMEDOUT') return `timed out${timeoutMs ? ` after ${timeoutMs} ms` : ''}`;
+  if (e?.name === 'AbortError') return 'aborted: the overall time limit was reached';
+  const code = e?.cause?.code ?? e?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host name not found (DNS)';
+  if (code) return `${code}${e?.cause?.message ? `: ${e.cause.message}` : ''}`;
+  return e?.message ?? String(err);
+}

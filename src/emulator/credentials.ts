@@ -1,0 +1,123 @@
+// `--write-credentials DIR`: one ready credential file per ADC type, each pointing at this emulator.
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EmulatorState } from './state.ts';
+import type { EmulatorUrls } from './index.ts';
+
+export interface WrittenCredentials {
+  dir: string;
+  files: {
+    serviceAccount?: string;
+    authorizedUser?: string;
+    impersonated?: string;
+    externalAccount?: string;
+    subjectToken?: string;
+    /** A gcloud configuration directory (CLOUDSDK_CONFIG) with ADC and an active account. */
+    gcloudConfig?: string;
+  };
+  /** Environment to export so that idcall and Google's libraries talk to the emulator. */
+  env: Record<string, string>;
+}
+
+export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls, dir: string): Promise<WrittenCredentials> {
+  await mkdir(dir, { recursive: true });
+  const files: WrittenCredentials['files'] = {};
+  const write = async (name: string, content: object | string) => {
+    const path = join(dir, name);
+    await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n', { mode: 0o600 });
+    await chmod(path, 0o600);
+    return path;
+  };
+  const { project } = state.scenario;
+  const impersonationUrl = (email: string) => `${urls.iam}/v1/projects/-/serviceAccounts/${email}:generateAccessToken`;
+
+  const keyed = [...state.serviceAccounts.values()].find((sa) => sa.keys.some((k) => !k.disabled && !k.deleted) && !sa.spec.disabled);
+  const key = keyed?.keys.find((k) => !k.disabled && !k.deleted);
+  if (keyed && key) {
+    files.serviceAccount = await write('service-account.json', {
+      type: 'service_account',
+      project_id: project.id,
+      private_key_id: key.key.kid,
+      private_key: key.key.privateKeyPem,
+      client_email: keyed.spec.email,
+      client_id: keyed.uniqueId,
+      auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+      token_uri: urls.token,
+      auth_provider_x509_cert_url: urls.pemCerts,
+      client_x509_cert_url: `${urls.google}/robot/v1/metadata/x509/${encodeURIComponent(keyed.spec.email)}`,
+      universe_domain: 'googleapis.com',
+    });
+  }
+
+  const user = [...state.users.values()].find((u) => !u.spec.revoked && !u.spec.reauthRequired);
+  // Prefer an impersonation target the user may actually impersonate, so the written file works as is.
+  const target =
+    [...state.serviceAccounts.values()].find((sa) => user && state.hasRole(sa.spec.bindings, ['roles/iam.serviceAccountTokenCreator'], `user:${user.spec.email}`)) ??
+    [...state.serviceAccounts.values()][0];
+  if (user) {
+    const authorizedUser = {
+      account: '',
+      client_id: user.clientId,
+      client_secret: user.clientSecret,
+      quota_project_id: project.id,
+      refresh_token: user.refreshToken,
+      token_uri: urls.token,
+      type: 'authorized_user',
+      universe_domain: 'googleapis.com',
+    };
+    files.authorizedUser = await write('authorized-user.json', authorizedUser);
+    if (target) {
+      files.impersonated = await write('impersonated.json', {
+        delegates: [],
+        service_account_impersonation_url: impersonationUrl(target.spec.email),
+        source_credentials: { ...authorizedUser, quota_project_id: undefined },
+        type: 'impersonated_service_account',
+      });
+    }
+    const gcloudDir = join(dir, 'gcloud');
+    await mkdir(join(gcloudDir, 'configurations'), { recursive: true });
+    await writeFile(join(gcloudDir, 'active_config'), 'default');
+    await writeFile(join(gcloudDir, 'configurations', 'config_default'), `[core]\naccount = ${user.spec.email}\nproject = ${project.id}\n`);
+    await writeFile(join(gcloudDir, 'application_default_credentials.json'), JSON.stringify(authorizedUser, null, 2), { mode: 0o600 });
+    files.gcloudConfig = gcloudDir;
+  }
+
+  const pool = state.scenario.pools[0];
+  const provider = pool?.providers[0];
+  const federatedTarget = [...state.serviceAccounts.values()].find((sa) => (sa.spec.bindings ?? []).some((b) => b.role === 'roles/iam.workloadIdentityUser')) ?? target;
+  if (pool && provider) {
+    const audience = state.providerResource(pool.id, provider.id);
+    // Subject tokens may live at most 48 h; 24 h keeps the written file usable for a working day.
+    files.subjectToken = await write('subject-token.jwt', state.externalSubjectToken(`https:${audience}`, undefined, 24 * 3600));
+    files.externalAccount = await write('external-account.json', {
+      universe_domain: 'googleapis.com',
+      type: 'external_account',
+      audience,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      token_url: urls.sts,
+      credential_source: { file: files.subjectToken, format: { type: 'text' } },
+      ...(federatedTarget
+        ? { service_account_impersonation_url: impersonationUrl(federatedTarget.spec.email), service_account_impersonation: { token_lifetime_seconds: 3600 } }
+        : {}),
+    });
+  }
+
+  const env: Record<string, string> = {
+    ...(files.serviceAccount ? { GOOGLE_APPLICATION_CREDENTIALS: files.serviceAccount } : {}),
+    GCE_METADATA_HOST: urls.metadataHost,
+    GCE_METADATA_IP: urls.metadataHost,
+    GCE_METADATA_ROOT: urls.metadataHost,
+    IDCALL_CERTS_URL: urls.jwks,
+    IDCALL_TOKEN_URL: urls.token,
+    IDCALL_IAM_URL: urls.iam,
+    IDCALL_STS_URL: urls.sts,
+    CLOUDSDK_AUTH_TOKEN_HOST: urls.token,
+    ...(files.gcloudConfig ? { CLOUDSDK_CONFIG: files.gcloudConfig } : {}),
+  };
+  await writeFile(join(dir, 'env.sh'), Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n');
+  return { dir, files, env };
+}
+
+function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}

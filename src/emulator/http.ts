@@ -1,0 +1,186 @@
+// Plumbing shared by the emulator's servers: bodies, Google's two error dialects, pages, and fault injection.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Fault } from './scenario.ts';
+import type { EmulatorState } from './state.ts';
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+const MAX_BODY = 1 << 20;
+
+export async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new Error('request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  return new URLSearchParams(await readBody(req));
+}
+
+export function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
+  res.end(body);
+}
+
+const JSON_UTF8 = 'application/json; charset=utf-8';
+const NO_STORE = {
+  'cache-control': 'no-cache, no-store, max-age=0, must-revalidate',
+  pragma: 'no-cache',
+  expires: 'Mon, 01 Jan 1990 00:00:00 GMT',
+  'x-xss-protection': '0',
+  'x-frame-options': 'SAMEORIGIN',
+  'x-content-type-options': 'nosniff',
+};
+
+/** OAuth 2.0 dialect (token endpoint, STS): a flat `{error, error_description}` object. */
+export function oauthError(res: ServerResponse, status: number, error: string, description: string, extra: Record<string, string> = {}): void {
+  send(res, status, JSON.stringify({ error, error_description: description, ...extra }, null, 2), {
+    'content-type': JSON_UTF8,
+    server: 'scaffolding on HTTPServer2',
+    ...NO_STORE,
+  });
+}
+
+export function oauthJson(res: ServerResponse, body: object): void {
+  send(res, 200, JSON.stringify(body), { 'content-type': JSON_UTF8, server: 'scaffolding on HTTPServer2', ...NO_STORE });
+}
+
+/** Google API dialect (iamcredentials and every *.googleapis.com REST API): `{error: {code, message, status, details}}`. */
+export function apiError(res: ServerResponse, code: number, status: string, message: string, details: object[] = []): void {
+  send(res, code, JSON.stringify({ error: { code, message, status, ...(details.length ? { details } : {}) } }, null, 2), {
+    'content-type': 'application/json; charset=UTF-8',
+    server: 'ESF',
+    vary: 'Origin, X-Origin, Referer',
+    'x-xss-protection': '0',
+    'x-frame-options': 'SAMEORIGIN',
+    'x-content-type-options': 'nosniff',
+  });
+}
+
+export function apiJson(res: ServerResponse, body: object): void {
+  send(res, 200, JSON.stringify(body, null, 2), { 'content-type': 'application/json; charset=UTF-8', server: 'ESF' });
+}
+
+/** Google's generic HTML error page ("Error 404 (Not Found)!!1"). */
+export function googleErrorPage(status: number, reason: string, sentence: string): string {
+  return (
+    `<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <meta name=viewport content="initial-scale=1, minimum-scale=1, width=device-width">\n` +
+    `  <title>Error ${status} (${reason})!!1</title>\n  <a href=//www.google.com/><span id=logo aria-label=Google></span></a>\n` +
+    `  <p><b>${status}.</b> <ins>That’s an error.</ins>\n  <p>${sentence}  <ins>That’s all we know.</ins>\n`
+  );
+}
+
+export function listen(server: Server, port = 0): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    });
+  });
+}
+
+export interface ManagedServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A server whose requests go through fault injection and the request log, and whose
+ * close() also ends hung and keep-alive connections so tests never leave handles open.
+ */
+export async function startServer(
+  state: EmulatorState,
+  classify: (url: URL) => string,
+  handler: Handler,
+  port = 0,
+): Promise<ManagedServer> {
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const endpoint = classify(url);
+    res.setHeader('date', new Date(state.nowMs()).toUTCString());
+    res.on('finish', () => state.requests.push({ endpoint, method: req.method ?? 'GET', path: scrubPath(url), status: res.statusCode, at: Date.now() }));
+    const fault = url.pathname.startsWith('/__emulator/') ? undefined : state.takeFault(endpoint);
+    const run = () =>
+      Promise.resolve()
+        .then(() => handler(req, res, url))
+        .catch((err: unknown) => send(res, 500, `emulator error: ${err instanceof Error ? err.message : String(err)}`, { 'content-type': 'text/plain' }));
+    if (!fault) return void run();
+    if (fault.kind === 'delay') {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        run();
+      }, fault.ms ?? 5000);
+      timers.add(timer);
+      return;
+    }
+    applyFault(fault, req, res);
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const url = await listen(server, port);
+  return {
+    server,
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const t of timers) clearTimeout(t);
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+function applyFault(fault: Fault, req: IncomingMessage, res: ServerResponse): void {
+  // Drain the request so the client is not stuck writing its body.
+  req.resume();
+  switch (fault.kind) {
+    case 'hang':
+      return; // never answer; close() destroys the socket
+    case 'reset':
+      return void req.socket.resetAndDestroy();
+    case 'status': {
+      const status = fault.status ?? 500;
+      return send(res, status, googleErrorPage(status, status === 503 ? 'Service Unavailable' : 'Server Error', 'The server encountered an error.'), { 'content-type': 'text/html; charset=UTF-8' });
+    }
+    case 'retry-after':
+      return send(res, fault.status ?? 429, JSON.stringify({ error: 'rate_limit_exceeded', error_description: 'Rate limit exceeded' }), {
+        'content-type': 'application/json; charset=utf-8',
+        'retry-after': String(fault.retryAfter ?? 1),
+      });
+    case 'garbage':
+      return send(res, 200, '\u0000\u00ff{"access_tok\u0007garbage<<', { 'content-type': 'application/json; charset=utf-8' });
+    case 'html200':
+      return send(res, 200, '<html><head><title>Sign in to Wi-Fi</title></head><body><form action="/login">Accept the terms to continue</form></body></html>', {
+        'content-type': 'text/html',
+      });
+    case 'truncated': {
+      const partial = '{"access_token": "ya29.trunc';
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': '4096' });
+      res.write(partial);
+      setTimeout(() => req.socket.destroy(), 20);
+      return;
+    }
+    case 'delay':
+      return;
+  }
+}
+
+function scrubPath(url: URL): string {
+  const params = new URLSearchParams(url.search);
+  for (const key of ['id_token', 'access_token', 'token']) if (params.has(key)) params.set(key, 'REDACTED');
+  const query = params.toString();
+  return url.pathname + (query ? `?${query}` : '');
+}

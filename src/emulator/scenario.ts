@@ -1,0 +1,206 @@
+// The scenario file: what the emulated Google project contains. Documented in docs/emulator.md.
+
+export type EndpointName = 'metadata' | 'token' | 'iam' | 'sts' | 'certs' | 'subject' | `service:${string}` | 'service';
+
+export type FaultKind = 'hang' | 'delay' | 'status' | 'garbage' | 'html200' | 'truncated' | 'reset' | 'retry-after';
+
+export interface Fault {
+  endpoint: EndpointName;
+  kind: FaultKind;
+  /** delay: milliseconds before answering normally. */
+  ms?: number;
+  /** status and retry-after: the HTTP status sent (retry-after defaults to 429). */
+  status?: number;
+  /** retry-after: seconds put in the Retry-After header. */
+  retryAfter?: number;
+  /** How many requests the fault applies to before the endpoint recovers; default: all. */
+  times?: number;
+}
+
+export interface Binding {
+  role: string;
+  members: string[];
+}
+
+export interface ServiceAccountSpec {
+  email: string;
+  displayName?: string;
+  disabled?: boolean;
+  /** Keys of this service account; a disabled or deleted key signs assertions Google rejects. */
+  keys?: { disabled?: boolean; deleted?: boolean }[];
+  /** IAM policy on the service account (roles/iam.serviceAccountTokenCreator, roles/iam.workloadIdentityUser, …). */
+  bindings?: Binding[];
+}
+
+export interface UserSpec {
+  email: string;
+  /** OAuth client the refresh token belongs to; default: gcloud's application-default login client. */
+  clientId?: string;
+  revoked?: boolean;
+  /** Workspace session control: refreshes fail with invalid_rapt. */
+  reauthRequired?: boolean;
+  hd?: string;
+}
+
+export interface ProviderSpec {
+  id: string;
+  /** Issuer of the external OIDC tokens; the emulator's own external IdP by default. */
+  issuer?: string;
+  /** Audiences accepted in the subject token; default: the provider's resource name with and without "https:". */
+  allowedAudiences?: string[];
+  disabled?: boolean;
+}
+
+export interface PoolSpec {
+  id: string;
+  providers: ProviderSpec[];
+  disabled?: boolean;
+}
+
+export interface ServiceSpec {
+  name: string;
+  region?: string;
+  /** Accepted audiences in addition to the service's own URLs (`--add-custom-audiences`). */
+  customAudiences?: string[];
+  bindings?: Binding[];
+  /** `--no-invoker-iam-check`: any valid token is let through. */
+  invokerIamCheck?: boolean;
+  /** Port to listen on; 0 (default) picks a free one. */
+  port?: number;
+}
+
+export interface Switches {
+  /** Status Cloud Run answers for a Google access token sent as bearer (reports disagree). */
+  accessTokenStatus?: 401 | 403;
+  /** Accept an ID token whose aud is the service URL with a trailing slash. */
+  acceptTrailingSlashAudience?: boolean;
+  /** Accept user ID tokens whose aud is the gcloud CLI client id (documented for development). */
+  acceptGcloudClientIdAudience?: boolean;
+  /** Accept user ID tokens whose aud is the ADC login client id (reported to work by cloud-run-proxy users). */
+  acceptAdcClientIdAudience?: boolean;
+  /** Include email/email_verified in metadata ID tokens with format=standard (unconfirmed at Google). */
+  emailInStandardMetadataToken?: boolean;
+  /** Lifetime of every issued token in seconds (Google: 3600). */
+  tokenLifetimeSeconds?: number;
+  /** Offset of the emulated Google clock from this machine's, in seconds (Date headers and iat/exp). */
+  clockOffsetSeconds?: number;
+}
+
+export interface MetadataSpec {
+  /** Service account attached to the instance; absent means "Service account not enabled". */
+  serviceAccount?: string;
+  instanceName?: string;
+  instanceId?: string;
+  zone?: string;
+  universeDomain?: string | null;
+  port?: number;
+}
+
+export interface Scenario {
+  project: { id: string; number: string };
+  serviceAccounts: ServiceAccountSpec[];
+  users: UserSpec[];
+  pools: PoolSpec[];
+  services: ServiceSpec[];
+  metadata: MetadataSpec;
+  faults: Fault[];
+  switches: Switches;
+  /** Port of the Google APIs server (token, IAM Credentials, STS, certificates); 0 picks one. */
+  port?: number;
+}
+
+export const GCLOUD_CLIENT_ID = '32555940559.apps.googleusercontent.com';
+export const GCLOUD_CLIENT_SECRET = 'ZmssLNjJy2998hD4CTg2ejr2';
+export const ADC_CLIENT_ID = '764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com';
+export const ADC_CLIENT_SECRET = 'd-FL95Q19q7MQmFpd7hHD0Ty';
+
+export const DEFAULT_SWITCHES: Required<Switches> = {
+  accessTokenStatus: 401,
+  acceptTrailingSlashAudience: false,
+  acceptGcloudClientIdAudience: true,
+  acceptAdcClientIdAudience: true,
+  emailInStandardMetadataToken: true,
+  tokenLifetimeSeconds: 3600,
+  clockOffsetSeconds: 0,
+};
+
+/** The story the Cloud Run tutorials tell: a caller, a runtime identity, a user, a pool, two private services. */
+export function defaultScenario(): Scenario {
+  const project = { id: 'demo-project', number: '123456789012' };
+  const sa = (name: string) => `${name}@${project.id}.iam.gserviceaccount.com`;
+  const pool = `principalSet://iam.googleapis.com/projects/${project.number}/locations/global/workloadIdentityPools/ci-pool/*`;
+  return {
+    project,
+    serviceAccounts: [
+      { email: sa('caller'), displayName: 'Service-to-service caller', keys: [{}] },
+      { email: sa('runtime'), displayName: 'Compute runtime identity', keys: [] },
+      {
+        email: sa('invoker'),
+        displayName: 'Impersonation target',
+        keys: [],
+        bindings: [
+          { role: 'roles/iam.serviceAccountTokenCreator', members: ['user:alice@example.com'] },
+          { role: 'roles/iam.workloadIdentityUser', members: [pool] },
+        ],
+      },
+      { email: sa('no-access'), displayName: 'Nobody may impersonate this one', keys: [{}] },
+    ],
+    users: [{ email: 'alice@example.com' }, { email: 'bob@example.com' }],
+    pools: [{ id: 'ci-pool', providers: [{ id: 'ci-provider' }] }],
+    services: [
+      {
+        name: 'hello',
+        bindings: [{ role: 'roles/run.invoker', members: [`serviceAccount:${sa('caller')}`, `serviceAccount:${sa('invoker')}`, `serviceAccount:${sa('runtime')}`] }],
+      },
+      { name: 'private', bindings: [] },
+    ],
+    metadata: { serviceAccount: sa('runtime'), instanceName: 'demo-vm', zone: 'us-central1-c' },
+    faults: [],
+    switches: {},
+  };
+}
+
+/** Fill defaults and check the shape, so a typo in a scenario file is one clear error, not a crash mid-request. */
+export function normaliseScenario(input: unknown, where = 'scenario'): Scenario {
+  if (input === undefined) return defaultScenario();
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ScenarioError(`${where}: must be a JSON object`);
+  const raw = input as Partial<Scenario>;
+  const base = defaultScenario();
+  const scenario: Scenario = {
+    project: raw.project ?? base.project,
+    serviceAccounts: raw.serviceAccounts ?? base.serviceAccounts,
+    users: raw.users ?? base.users,
+    pools: raw.pools ?? base.pools,
+    services: raw.services ?? base.services,
+    metadata: raw.metadata ?? base.metadata,
+    faults: raw.faults ?? [],
+    switches: raw.switches ?? {},
+    ...(raw.port !== undefined ? { port: raw.port } : {}),
+  };
+  if (typeof scenario.project.id !== 'string' || !/^\d+$/.test(String(scenario.project.number))) {
+    throw new ScenarioError(`${where}: project needs a string "id" and a numeric "number"`);
+  }
+  scenario.project.number = String(scenario.project.number);
+  for (const [field, list] of Object.entries({ serviceAccounts: scenario.serviceAccounts, users: scenario.users, pools: scenario.pools, services: scenario.services, faults: scenario.faults })) {
+    if (!Array.isArray(list)) throw new ScenarioError(`${where}: "${field}" must be an array`);
+  }
+  scenario.serviceAccounts.forEach((s, i) => {
+    if (typeof s?.email !== 'string' || !s.email.includes('@')) throw new ScenarioError(`${where}: serviceAccounts[${i}].email must be an email address`);
+  });
+  scenario.users.forEach((u, i) => {
+    if (typeof u?.email !== 'string' || !u.email.includes('@')) throw new ScenarioError(`${where}: users[${i}].email must be an email address`);
+  });
+  scenario.services.forEach((s, i) => {
+    if (typeof s?.name !== 'string' || !/^[a-z][-a-z0-9]{0,48}$/.test(s.name)) throw new ScenarioError(`${where}: services[${i}].name must be a Cloud Run service name (lower-case letters, digits, hyphens)`);
+  });
+  const kinds: FaultKind[] = ['hang', 'delay', 'status', 'garbage', 'html200', 'truncated', 'reset', 'retry-after'];
+  scenario.faults.forEach((f, i) => {
+    if (!kinds.includes(f?.kind)) throw new ScenarioError(`${where}: faults[${i}].kind must be one of ${kinds.join(', ')}`);
+    if (typeof f.endpoint !== 'string') throw new ScenarioError(`${where}: faults[${i}].endpoint must be a string`);
+  });
+  return scenario;
+}
+
+export class ScenarioError extends Error {
+  override name = 'ScenarioError';
+}

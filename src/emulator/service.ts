@@ -1,0 +1,99 @@
+// A private Cloud Run service with authentication required (google-wire.md §7).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeJwt, verifyJwtSignature } from './keys.ts';
+import { readBody, send } from './http.ts';
+import { ADC_CLIENT_ID, GCLOUD_CLIENT_ID, type ServiceSpec } from './scenario.ts';
+import type { EmulatorState } from './state.ts';
+
+const INVOKER_ROLES = ['roles/run.invoker', 'roles/run.admin', 'roles/run.developer', 'roles/owner', 'roles/editor'];
+
+export interface ServiceIdentity {
+  spec: ServiceSpec;
+  /** The local URL the emulator serves it on (http://127.0.0.1:PORT). */
+  localUrl: string;
+  /** The run.app URLs it stands for: deterministic and hash form. */
+  runUrls: string[];
+}
+
+export function runUrls(state: EmulatorState, spec: ServiceSpec): string[] {
+  const region = spec.region ?? 'us-central1';
+  return [`https://${spec.name}-${state.scenario.project.number}.${region}.run.app`, `https://${spec.name}-emu${state.scenario.project.number.slice(-6)}-uc.a.run.app`];
+}
+
+export function serviceHandler(state: EmulatorState, service: ServiceIdentity) {
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const gfe = { server: 'Google Frontend', 'x-cloud-trace-context': `${Math.random().toString(16).slice(2).padEnd(32, '0')}/1;o=1` };
+    const page = (status: 401 | 403) => {
+      const body = status === 403 ? forbiddenPage(url.pathname) : unauthorizedPage(url.pathname);
+      const headers: Record<string, string> = { ...gfe, 'content-type': 'text/html; charset=UTF-8' };
+      if (status === 401) headers['www-authenticate'] = 'Bearer error="invalid_token" error_description="The access token could not be verified"';
+      send(res, status, body, headers);
+    };
+    // X-Serverless-Authorization wins when both are present, so the application keeps its own Authorization.
+    const header = (req.headers['x-serverless-authorization'] as string | undefined) ?? req.headers.authorization;
+    if (!header) return page(403);
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    if (!bearer) return page(401);
+    if (state.accessTokens.has(bearer)) return page(state.switches.accessTokenStatus);
+    const jwt = decodeJwt(bearer);
+    const key = jwt && state.googleKeys.find((k) => k.kid === jwt.header.kid);
+    if (!jwt || !key || !verifyJwtSignature(jwt, key.publicKey)) return page(401);
+    const claims = jwt.claims as { aud?: unknown; exp?: unknown; iat?: unknown; email?: unknown; sub?: unknown; iss?: unknown };
+    const now = state.now();
+    if (typeof claims.exp !== 'number' || claims.exp < now || (claims.iss !== 'https://accounts.google.com' && claims.iss !== 'accounts.google.com')) return page(401);
+
+    const member = principalOf(state, claims);
+    if (!audienceAccepted(state, service, String(claims.aud), member)) return page(401);
+    const spec = service.spec;
+    if (spec.invokerIamCheck !== false && !state.hasRole(spec.bindings, INVOKER_ROLES, member)) return page(403);
+
+    const body = await readBody(req);
+    send(
+      res,
+      200,
+      JSON.stringify({
+        service: spec.name,
+        method: req.method,
+        path: url.pathname + url.search,
+        caller: member.replace(/^[a-zA-Z]+:/, ''),
+        member,
+        audience: claims.aud,
+        via: req.headers['x-serverless-authorization'] ? 'X-Serverless-Authorization' : 'Authorization',
+        ...(req.headers['x-serverless-authorization'] && req.headers.authorization ? { applicationAuthorization: 'present' } : {}),
+        bodyBytes: Buffer.byteLength(body),
+      }),
+      { ...gfe, 'content-type': 'application/json' },
+    );
+  };
+}
+
+/** IAM member behind an ID token: user tokens carry an OAuth client id as azp, service-account tokens a numeric id. */
+function principalOf(state: EmulatorState, claims: { email?: unknown; sub?: unknown }): string {
+  const account = state.findServiceAccount(String(claims.email ?? claims.sub ?? ''));
+  if (account) return `serviceAccount:${account.spec.email}`;
+  const user = typeof claims.email === 'string' ? state.findUserByEmail(claims.email) : undefined;
+  return user ? `user:${user.spec.email}` : `unknown:${String(claims.sub)}`;
+}
+
+function audienceAccepted(state: EmulatorState, service: ServiceIdentity, aud: string, member: string): boolean {
+  const own = [service.localUrl, ...service.runUrls, ...(service.spec.customAudiences ?? [])];
+  if (own.includes(aud)) return true;
+  if (state.switches.acceptTrailingSlashAudience && aud.endsWith('/') && own.includes(aud.slice(0, -1))) return true;
+  if (member.startsWith('user:')) {
+    if (aud === GCLOUD_CLIENT_ID && state.switches.acceptGcloudClientIdAudience) return true;
+    if (aud === ADC_CLIENT_ID && state.switches.acceptAdcClientIdAudience) return true;
+  }
+  return false;
+}
+
+function gfePage(code: number, reason: string, heading: string, sentence: string): string {
+  return (
+    `<html><head>\n<meta http-equiv="content-type" content="text/html;charset=utf-8">\n<title>${code} ${reason}</title>\n</head>\n` +
+    `<body text=#000000 bgcolor=#ffffff>\n<h1>Error: ${heading}</h1>\n<h2>${sentence}</h2>\n<h2></h2>\n</body></html>\n`
+  );
+}
+
+const escape = (path: string) => path.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+export const forbiddenPage = (path: string) => gfePage(403, 'Forbidden', 'Forbidden', `Your client does not have permission to get URL <code>${escape(path)}</code> from this server.`);
+export const unauthorizedPage = (path: string) => gfePage(401, 'Unauthorized', 'Unauthorized', `Your client does not have permission to the requested URL <code>${escape(path)}</code>.`);
