@@ -10,7 +10,7 @@ export interface Exchange {
   /** Network-level failure (refused, reset, timeout), when there was no response. */
   error?: string;
   /** Google's error code and message from the body, in either dialect. */
-  googleError?: { code: string; message: string };
+  googleError?: GoogleError;
   /** Response Date header: Google's clock, for skew detection. */
   date?: string;
 }
@@ -22,6 +22,13 @@ export interface Endpoints {
   iam?: string;
   /** Full STS token URL, e.g. https://sts.googleapis.com/v1/token. */
   sts?: string;
+}
+
+export interface GoogleError {
+  code: string;
+  message: string;
+  /** OAuth `error_subtype` (invalid_rapt, rapt_required) or API ErrorInfo reason. */
+  subtype?: string;
 }
 
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -100,11 +107,16 @@ export function createRecordingFetch(options: RecordingFetchOptions): FetchLike 
 }
 
 /** Google's two error dialects: OAuth `{error, error_description}` and API `{error: {status, message}}`. */
-export function parseGoogleError(text: string): { code: string; message: string } | undefined {
+export function parseGoogleError(text: string): GoogleError | undefined {
   try {
     const body = JSON.parse(text);
-    if (typeof body?.error === 'string') return { code: body.error, message: String(body.error_description ?? '') };
-    if (typeof body?.error === 'object' && body.error !== null) return { code: String(body.error.status ?? body.error.code ?? ''), message: String(body.error.message ?? '') };
+    if (typeof body?.error === 'string') {
+      return { code: body.error, message: String(body.error_description ?? ''), ...(typeof body.error_subtype === 'string' ? { subtype: body.error_subtype } : {}) };
+    }
+    if (typeof body?.error === 'object' && body.error !== null) {
+      const reason = Array.isArray(body.error.details) ? body.error.details.find((d: { reason?: unknown }) => typeof d?.reason === 'string')?.reason : undefined;
+      return { code: String(body.error.status ?? body.error.code ?? ''), message: String(body.error.message ?? ''), ...(reason ? { subtype: reason } : {}) };
+    }
     if (typeof body?.error_description === 'string') return { code: '', message: body.error_description };
   } catch {
     // not JSON: a captive portal, a proxy page, garbage

@@ -1,0 +1,90 @@
+// `idcall call URL`: parse options, run the diagnosis, hand the report to a renderer.
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Argv } from 'yargs';
+import { diagnose, type DiagnoseOptions } from '../core/diagnose.ts';
+import { IdcallError, usageError } from '../core/errors.ts';
+import { renderJson } from '../render/json.ts';
+import { registerSecret } from '../render/redact.ts';
+import { renderCallReport } from '../render/table.ts';
+import { contextFor, type IO } from './io.ts';
+import { parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
+import { styleFor } from './render.ts';
+
+export function callBuilder<T>(y: Argv<T>) {
+  return withSourceOptions(y)
+    .positional('url', { type: 'string', describe: 'URL to call, e.g. https://hello-abc123-uc.a.run.app/api', demandOption: true })
+    .option('audience', { type: 'string', describe: 'Token audience (default: the URL\'s origin); for custom domains and custom audiences' })
+    .option('method', { alias: 'X', type: 'string', describe: 'HTTP method (default GET, or POST with --data)' })
+    .option('header', { alias: 'H', type: 'string', array: true, describe: "Request header 'Name: value' (repeatable)" })
+    .option('data', { alias: 'd', type: 'string', describe: 'Request body, or @FILE to read it from a file' })
+    .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, describe: 'Header that carries the token (default Authorization)' })
+    .option('timeout', { type: 'string', describe: 'Bound for the call to the target (default 30s; IDCALL_TIMEOUT)' })
+    .option('body', { type: 'string', describe: 'How much of the response body to show: a byte count (default 200) or "full"' })
+    .option('output', { alias: 'o', type: 'string', describe: 'Write the response body to FILE instead of showing it' })
+    .option('allow-insecure', { type: 'boolean', describe: 'Allow sending the token over plain http to a non-loopback host' })
+    .option('show-token', { type: 'boolean', describe: 'Print the raw token on stderr (it never appears in stdout or --json)' })
+    .example('$0 call https://hello-abc123-uc.a.run.app/api', 'Call a private Cloud Run service with ADC')
+    .example('$0 https://hello-abc123-uc.a.run.app --impersonate-service-account invoker@proj.iam.gserviceaccount.com', 'Call as a service account you may impersonate')
+    .example("$0 call https://api.example.com/v1 --audience https://hello-abc123-uc.a.run.app -X POST -d @req.json -H 'Content-Type: application/json'", 'Custom domain, POST a file')
+    .example('$0 call https://hello-abc123-uc.a.run.app --json | jq .verdict', 'Machine-readable report');
+}
+
+export async function callCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
+  const options = await callOptions(argv, io);
+  const ctx = contextFor(io);
+  const outcome = await diagnose(ctx, options);
+  registerSecret(outcome.token);
+  if (argv['show-token'] && outcome.token) io.stderr.write(`${outcome.token}\n`);
+
+  const output = argv.output as string | undefined;
+  let note: string | undefined;
+  if (output && outcome.report.response) {
+    await writeFile(output, outcome.body);
+    note = `Response body (${outcome.report.response.bodyBytes} bytes) written to ${output}`;
+  }
+  if (argv.json) io.stdout.write(renderJson(outcome.report));
+  else {
+    const excerpt = output || !outcome.report.response ? null : outcome.body.toString('utf8');
+    io.stdout.write(renderCallReport(outcome.report, styleFor(io, argv), { excerpt, ...(note ? { note } : {}) }));
+  }
+  return outcome.report.exitCode;
+}
+
+async function callOptions(argv: Record<string, unknown>, io: IO): Promise<DiagnoseOptions> {
+  const headers: [string, string][] = [];
+  for (const raw of (argv.header as string[] | undefined) ?? []) {
+    const match = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s?(.*)$/.exec(raw);
+    if (!match) throw usageError(`-H ${JSON.stringify(raw)} is not a header: expected 'Name: value'.`, "Pass headers as -H 'Name: value'.");
+    if (/[\r\n\0]/.test(match[2]!)) throw usageError(`-H ${match[1]}: the value contains a line break or NUL.`, 'Remove control characters from the header value.');
+    headers.push([match[1]!, match[2]!]);
+  }
+  let data: Buffer | undefined;
+  const rawData = argv.data as string | undefined;
+  if (rawData !== undefined) {
+    if (rawData.startsWith('@')) {
+      try {
+        data = await readFile(rawData.slice(1));
+      } catch (err) {
+        throw new IdcallError('USAGE_ERROR', `--data ${rawData}: cannot read ${rawData.slice(1)} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`, 'Check the file path after @.', { cause: err });
+      }
+    } else data = Buffer.from(rawData);
+  }
+  const bodyFlag = (argv.body as string | undefined) ?? '200';
+  const bodyLimit = bodyFlag === 'full' ? Infinity : Number(bodyFlag);
+  if (!Number.isInteger(bodyLimit) && bodyLimit !== Infinity) throw usageError(`--body ${bodyFlag} is not a byte count or "full".`, 'Use --body 200, --body 4096 or --body full.');
+  const method = (argv.method as string | undefined) ?? (data ? 'POST' : 'GET');
+  if (!/^[A-Za-z]+$/.test(method)) throw usageError(`--method ${JSON.stringify(method)} is not an HTTP method.`, 'Use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.');
+  const audience = setting(argv, io.env, 'audience');
+  return {
+    ...sourceOptions(argv, io.env),
+    url: String(argv.url ?? ''),
+    ...(audience !== undefined ? { audience } : {}),
+    method,
+    headers,
+    ...(data ? { data } : {}),
+    headerName: (argv['header-name'] as DiagnoseOptions['headerName']) ?? 'Authorization',
+    timeoutMs: parseDuration(setting(argv, io.env, 'timeout'), 30_000, 'timeout'),
+    bodyLimit: Math.max(0, bodyLimit),
+    allowInsecure: Boolean(argv['allow-insecure']),
+  };
+}

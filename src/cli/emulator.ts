@@ -1,0 +1,63 @@
+// `idcall emulator`: run the local Google auth emulator until interrupted.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { IdcallError, usageError } from '../core/errors.ts';
+import { startEmulator } from '../emulator/index.ts';
+import { normaliseScenario, ScenarioError } from '../emulator/scenario.ts';
+import type { IO } from './io.ts';
+
+export function emulatorBuilder<T>(y: Argv<T>) {
+  return y
+    .option('port', { type: 'number', describe: 'Port of the Google APIs server (token, IAM, STS, certificates); 0 picks a free one' })
+    .option('scenario', { type: 'string', describe: 'Scenario file (JSON, see docs/emulator.md); the default scenario otherwise' })
+    .option('write-credentials', { type: 'string', describe: 'Write one credential file per ADC type into DIR, pointing at this emulator' })
+    .example('$0 emulator --write-credentials ./emu', 'Start it and write credential files; then `source ./emu/env.sh`');
+}
+
+export async function emulatorCommand(argv: Record<string, unknown>, io: IO, until: Promise<unknown>): Promise<number> {
+  let scenario;
+  if (argv.scenario) {
+    const path = String(argv.scenario);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new IdcallError('USAGE_ERROR', `--scenario ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'}).`, 'Check the path.', { cause: err });
+    }
+    try {
+      scenario = normaliseScenario(JSON.parse(text), path);
+    } catch (err) {
+      if (err instanceof ScenarioError) throw usageError(err.message, 'See docs/emulator.md for the scenario format.');
+      throw usageError(`--scenario ${path} is not valid JSON.`, 'See docs/emulator.md for the scenario format.');
+    }
+  }
+  if (argv.port !== undefined && (!Number.isInteger(argv.port) || (argv.port as number) < 0 || (argv.port as number) > 65535)) {
+    throw usageError(`--port ${String(argv.port)} is not a port number.`, 'Use a number from 0 to 65535.');
+  }
+  const emu = await startEmulator(scenario, argv.port !== undefined ? { port: argv.port as number } : {});
+  const out = io.stdout;
+  out.write(`idcall emulator: Google auth endpoints on 127.0.0.1 (project ${emu.state.scenario.project.id})\n`);
+  const rows: [string, string][] = [
+    ['token', emu.urls.token],
+    ['IAM Credentials', emu.urls.iam],
+    ['STS', emu.urls.sts],
+    ['JWKS', emu.urls.jwks],
+    ['PEM certificates', emu.urls.pemCerts],
+    ['metadata server', emu.urls.metadata],
+    ['external IdP token', emu.urls.externalToken],
+    ...Object.entries(emu.urls.services).map(([name, url]): [string, string] => [`service ${name}`, `${url}  (also ${emu.serviceRunUrls[name]![0]})`]),
+  ];
+  for (const [name, url] of rows) out.write(`  ${name.padEnd(20)} ${url}\n`);
+  if (argv['write-credentials']) {
+    const written = await emu.writeCredentials(resolve(String(argv['write-credentials'])));
+    out.write(`\nCredential files in ${written.dir}:\n`);
+    for (const [kind, path] of Object.entries(written.files)) out.write(`  ${kind.padEnd(20)} ${path}\n`);
+    out.write(`\nExport this environment (or: source ${resolve(written.dir, 'env.sh')}):\n`);
+    for (const [k, v] of Object.entries(written.env)) out.write(`  export ${k}=${v}\n`);
+  }
+  out.write('\nPress Ctrl-C to stop.\n');
+  await until;
+  await emu.close();
+  return 0;
+}

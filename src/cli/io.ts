@@ -1,0 +1,24 @@
+// The streams and environment a command runs with; tests pass their own.
+import type { Readable, Writable } from 'node:stream';
+import { defaultContext, type Context, type Env } from '../core/context.ts';
+
+export interface IO {
+  stdout: Writable & { isTTY?: boolean; columns?: number };
+  stderr: Writable & { isTTY?: boolean };
+  stdin: Readable & { isTTY?: boolean };
+  env: Env;
+  /** Overrides for the core's context (clock, fetch); tests use these. */
+  context?: Partial<Context>;
+}
+
+export function processIO(): IO {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+}
+
+export function contextFor(io: IO): Context {
+  return { ...defaultContext(io.env), ...io.context };
+}
+
+export function write(stream: IO['stdout'], text: string): void {
+  stream.write(text);
+}

@@ -1,0 +1,92 @@
+// idcall's entry point: yargs wiring, one dispatch, and the one place where errors become exit statuses.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { asIdcallError, exitCodeFor, IdcallError, usageError } from '../core/errors.ts';
+import { REPORT_VERSION } from '../core/report.ts';
+import { renderJson } from '../render/json.ts';
+import { processIO, type IO } from './io.ts';
+import { printError, styleFor } from './render.ts';
+
+export const VERSION: string = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')).version;
+
+export interface RunOptions {
+  /** Resolves when a long-running command (emulator, proxy) should stop. */
+  until?: Promise<unknown>;
+}
+
+export async function run(rawArgs: string[], io: IO = processIO(), runOptions: RunOptions = {}): Promise<number> {
+  // `idcall https://…` is shorthand for `idcall call https://…`.
+  const args = rawArgs[0] && /^[a-z][a-z0-9+.-]*:\/\//i.test(rawArgs[0]) ? ['call', ...rawArgs] : rawArgs;
+  const wantsJson = args.includes('--json');
+  const debug = args.includes('--debug');
+  try {
+    const argv = await parse(args, io);
+    if (!argv) return 0;
+    const command = String(argv._[0]);
+    switch (command) {
+      case 'call': {
+        const { callCommand } = await import('./call.ts');
+        return await callCommand(argv, io);
+      }
+      case 'emulator': {
+        const { emulatorCommand } = await import('./emulator.ts');
+        return await emulatorCommand(argv, io, runOptions.until ?? new Promise(() => {}));
+      }
+      default:
+        throw usageError(`Unknown command ${JSON.stringify(command)}.`);
+    }
+  } catch (err) {
+    const error = err instanceof IdcallError ? err : unexpected(err);
+    if (wantsJson) {
+      io.stdout.write(renderJson({ version: REPORT_VERSION, ok: false, verdict: { code: error.code, summary: error.message, fix: error.fix }, exitCode: exitCodeFor(error.code) }));
+    }
+    printError(io, error, styleFor(io, { color: !args.includes('--no-color') }), debug);
+    return exitCodeFor(error.code);
+  }
+}
+
+function unexpected(err: unknown): IdcallError {
+  return asIdcallError(err, 'TARGET_ERROR', `idcall hit an unexpected error: ${err instanceof Error ? err.message : String(err)}`, 'Run again with --debug and report the output (it is redacted) at the project\'s issue tracker.');
+}
+
+async function parse(args: string[], io: IO): Promise<Record<string, any> | null> {
+  const { default: yargs } = await import('yargs');
+  const { withGlobalOptions } = await import('./options.ts');
+  const { callBuilder } = await import('./call.ts');
+  const { emulatorBuilder } = await import('./emulator.ts');
+  let failure: IdcallError | undefined;
+  const parser = withGlobalOptions(yargs(args))
+    .scriptName('idcall')
+    .usage('$0 <command> [options]\n\nCall private Google-authenticated URLs (Cloud Run, Cloud Functions) from anywhere, and know exactly why it fails.')
+    .command('call <url>', 'Mint the right ID token, call the URL, and explain every step', callBuilder)
+    .command('emulator', 'Run a local emulator of Google\'s auth endpoints and private services', emulatorBuilder)
+    .demandCommand(1, 'Name a command, or pass a URL to call.')
+    .strict()
+    .exitProcess(false)
+    .version(VERSION)
+    .help()
+    .wrap(Math.min(110, io.stdout.columns ?? 100))
+    .epilogue('Exit status: 0 2xx, 1 other non-2xx, 2 usage error, 3 no usable credentials or token, 4 target rejected the token, 5 target unreachable or timed out.\nDocs: docs/commands.md, docs/troubleshooting.md')
+    .fail((message, err) => {
+      failure = err ? asIdcallError(err, 'USAGE_ERROR') : usageError(message ?? 'Invalid arguments.');
+    });
+  let output = '';
+  const argv = await parser.parseAsync(args, {}, (_err: unknown, _argv: unknown, out: string) => {
+    output = out;
+  });
+  if (failure) throw failure;
+  if (output) {
+    io.stdout.write(output.endsWith('\n') ? output : output + '\n');
+    return null;
+  }
+  return argv as Record<string, any>;
+}
+
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1]);
+if (isMain) {
+  const stop = new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.exitCode = await run(process.argv.slice(2), processIO(), { until: stop });
+}

@@ -1,0 +1,39 @@
+// Everything a command touches in the outside world, passed in so tests drive it with real local servers.
+import type { FetchLike } from './transport.ts';
+
+export type Env = Record<string, string | undefined>;
+
+export interface Context {
+  env: Env;
+  /** Home directory used for the gcloud well-known file (HOME, or USERPROFILE on Windows). */
+  homedir: string;
+  platform: NodeJS.Platform;
+  cwd: string;
+  /** Wall clock in ms since the epoch (token expiry, skew). */
+  now: () => number;
+  /** Monotonic clock in ms (durations). */
+  monotonic: () => number;
+  /** Base fetch for Google endpoints; the recording transport wraps it. */
+  fetch: FetchLike;
+  /** Aborted when the command's overall deadline passes. */
+  signal?: AbortSignal;
+}
+
+export function defaultContext(env: Env = process.env): Context {
+  return {
+    env,
+    homedir: env.HOME ?? env.USERPROFILE ?? '',
+    platform: process.platform,
+    cwd: process.cwd(),
+    now: Date.now,
+    monotonic: () => performance.now(),
+    fetch: (input, init) => globalThis.fetch(input, init),
+  };
+}
+
+/** Time a piece of work with the context's monotonic clock. */
+export async function timed<T>(ctx: Pick<Context, 'monotonic'>, work: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const start = ctx.monotonic();
+  const value = await work();
+  return { value, ms: Math.round(ctx.monotonic() - start) };
+}

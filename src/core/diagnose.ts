@@ -1,0 +1,142 @@
+// `idcall call`: discover → load → mint → verify → call → verdict, as one Report.
+import { isLoopback, parseTargetUrl } from './audience.ts';
+import type { Context } from './context.ts';
+import { asIdcallError, exitCodeFor, IdcallError, usageError } from './errors.ts';
+import { REPORT_VERSION, type CallReport, type Step, type Verdict } from './report.ts';
+import { runDiscover, runLoad, runMint, runVerify, skipped, step, StepFailure, type Minted, type Resolved, type SourceOptions } from './steps.ts';
+import { callTarget, type CallResult } from './target.ts';
+import { serviceFromUrl, verdictForResponse } from './verdict.ts';
+import type { VerifyResult } from './verify.ts';
+
+export interface DiagnoseOptions extends SourceOptions {
+  url: string;
+  audience?: string;
+  method?: string;
+  headers?: [string, string][];
+  data?: Buffer;
+  headerName?: 'Authorization' | 'X-Serverless-Authorization';
+  timeoutMs?: number;
+  /** Bytes of response body to keep in the report; Infinity for all. */
+  bodyLimit?: number;
+  allowInsecure?: boolean;
+}
+
+export interface DiagnoseOutcome {
+  report: CallReport;
+  /** The raw token, kept out of the report; only `--show-token` and the library ever see it. */
+  token: string | null;
+  /** The response body as received (up to bodyLimit). */
+  body: Buffer<ArrayBufferLike>;
+}
+
+export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<DiagnoseOutcome> {
+  const steps: Step[] = [];
+  const report: CallReport = {
+    version: REPORT_VERSION,
+    command: 'call',
+    ok: false,
+    url: options.url,
+    audience: null,
+    verdict: { code: 'OK', summary: '', fix: '' },
+    source: null,
+    shadowed: [],
+    steps,
+    token: null,
+    response: null,
+    exitCode: 0,
+  };
+  const finish = (verdict: Verdict, token: string | null = null, body: Buffer<ArrayBufferLike> = Buffer.alloc(0)): DiagnoseOutcome => {
+    for (const id of ['discover', 'load', 'mint', 'verify', 'call'] as const) if (!steps.some((s) => s.id === id)) steps.push(skipped(id));
+    report.verdict = verdict;
+    report.exitCode = exitCodeFor(verdict.code);
+    report.ok = verdict.code === 'OK';
+    return { report, token, body };
+  };
+  const fromError = (err: IdcallError): Verdict => ({ code: err.code, summary: err.message, fix: err.fix });
+
+  let target;
+  try {
+    target = parseTargetUrl(options.url, options.audience);
+    if (target.url.protocol === 'http:' && !isLoopback(target.url.hostname) && !options.allowInsecure) {
+      throw usageError(
+        `Refusing to send a token over plain http to ${target.url.host}: anyone on the path could replay it.`,
+        'Use the https:// URL, or pass --allow-insecure if this network is trusted (a local proxy, a test host).',
+      );
+    }
+  } catch (err) {
+    return finish(fromError(asIdcallError(err, 'USAGE_ERROR')));
+  }
+  report.url = target.url.toString();
+  report.audience = target.audience;
+
+  let resolved: Resolved;
+  let minted: Minted;
+  let verify: VerifyResult;
+  try {
+    const d = await runDiscover(ctx, options);
+    steps.push(d.step);
+    const l = await runLoad(ctx, d.discovery, options);
+    steps.push(l.step);
+    resolved = l.resolved;
+    report.source = resolved.source;
+    report.shadowed = resolved.shadowed;
+    const m = await runMint(ctx, resolved, target.audience, options);
+    steps.push(m.step);
+    minted = m.minted;
+    const v = await runVerify(ctx, minted, target.audience, options);
+    steps.push(v.step);
+    verify = v.verify;
+    report.token = { claims: verify.claims };
+  } catch (err) {
+    if (err instanceof StepFailure) {
+      steps.push(err.step);
+      return finish(fromError(err.error));
+    }
+    throw err;
+  }
+
+  const t0 = ctx.monotonic();
+  let result: CallResult;
+  try {
+    result = await callTarget({
+      url: target.url,
+      method: (options.method ?? 'GET').toUpperCase(),
+      headers: options.headers ?? [],
+      ...(options.data ? { body: options.data } : {}),
+      token: minted.token,
+      headerName: options.headerName ?? 'Authorization',
+      timeoutMs: options.timeoutMs ?? 30_000,
+      bodyLimit: options.bodyLimit ?? 200,
+      monotonic: ctx.monotonic,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+  } catch (err) {
+    const error = asIdcallError(err, 'TARGET_UNREACHABLE');
+    steps.push(step('call', 'fail', Math.round(ctx.monotonic() - t0), error.message));
+    return finish(fromError(error), minted.token);
+  }
+  const host = target.url.host;
+  const principal = minted.principal ?? resolved.source?.principal ?? null;
+  const service = serviceFromUrl(target.url.toString()) ?? serviceFromUrl(target.audience);
+  const verdict = verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience);
+  const t = result.timings;
+  const timing = [t.connectMs !== undefined ? `connect ${t.connectMs} ms` : 'reused connection', `first byte ${t.firstByteMs} ms`].join(', ');
+  const details = [
+    `${(options.method ?? 'GET').toUpperCase()} ${target.url.toString()} with the token in ${result.tokenHeader}`,
+    timing,
+    ...Object.entries(result.headers)
+      .filter(([k]) => ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location'].includes(k))
+      .map(([k, v]) => `${k}: ${v}`),
+  ];
+  const status = result.status < 300 ? 'ok' : result.status < 400 ? 'warn' : 'fail';
+  steps.push(step('call', status, Math.round(ctx.monotonic() - t0), `HTTP ${result.status}${result.redirect ? ` → ${result.redirect} (not followed)` : ''}`, details));
+  report.response = {
+    status: result.status,
+    headers: result.headers,
+    bodyExcerpt: result.body.toString('utf8'),
+    bodyBytes: result.bodyBytes,
+    ...(result.redirect ? { redirect: result.redirect } : {}),
+    timings: result.timings,
+  };
+  return finish(verdict, minted.token, result.body);
+}

@@ -1,0 +1,75 @@
+// The gcloud CLI as a token source (`--source gcloud`) and its configuration read without running it.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Context } from './context.ts';
+import { gcloudConfigDir } from './discover.ts';
+import { IdcallError } from './errors.ts';
+
+export interface GcloudState {
+  configDir: string;
+  activeConfig: string;
+  account: string | null;
+  project: string | null;
+}
+
+/** Active configuration, account and project, as gcloud itself would resolve them. */
+export async function readGcloudState(ctx: Pick<Context, 'env' | 'homedir' | 'platform'>): Promise<GcloudState> {
+  const configDir = gcloudConfigDir(ctx);
+  const activeConfig = ctx.env.CLOUDSDK_ACTIVE_CONFIG_NAME ?? ((await readFile(join(configDir, 'active_config'), 'utf8').catch(() => 'default')).trim() || 'default');
+  const ini = await readFile(join(configDir, 'configurations', `config_${activeConfig}`), 'utf8').catch(() => '');
+  const core = iniSection(ini, 'core');
+  return {
+    configDir,
+    activeConfig,
+    account: ctx.env.CLOUDSDK_CORE_ACCOUNT ?? core.account ?? null,
+    project: ctx.env.CLOUDSDK_CORE_PROJECT ?? core.project ?? null,
+  };
+}
+
+function iniSection(text: string, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let inside = false;
+  for (const line of text.split(/\r?\n/)) {
+    const header = /^\s*\[([^\]]+)\]\s*$/.exec(line);
+    if (header) inside = header[1] === name;
+    else if (inside) {
+      const kv = /^\s*([\w.-]+)\s*=\s*(.*?)\s*$/.exec(line);
+      if (kv) out[kv[1]!] = kv[2]!;
+    }
+  }
+  return out;
+}
+
+export interface GcloudToken {
+  token: string;
+  account: string | null;
+  /** gcloud cannot choose the audience for a user account. */
+  audienceHonoured: boolean;
+  command: string;
+}
+
+export async function gcloudIdentityToken(ctx: Context, audience: string, timeoutMs: number, impersonate?: string): Promise<GcloudToken> {
+  const state = await readGcloudState(ctx);
+  const serviceAccount = Boolean(impersonate) || Boolean(state.account?.endsWith('.gserviceaccount.com'));
+  const args = ['auth', 'print-identity-token', ...(serviceAccount ? [`--audiences=${audience}`] : []), ...(impersonate ? [`--impersonate-service-account=${impersonate}`] : []), '--quiet'];
+  const command = `gcloud ${args.join(' ')}`;
+  const token = await new Promise<string>((resolve, reject) => {
+    execFile(ctx.env.IDCALL_GCLOUD ?? 'gcloud', args, { env: ctx.env as NodeJS.ProcessEnv, timeout: timeoutMs, maxBuffer: 1 << 20, signal: ctx.signal }, (err, stdout, stderr) => {
+      if (err) {
+        const e = err as NodeJS.ErrnoException & { killed?: boolean };
+        if (e.code === 'ENOENT') return reject(new IdcallError('NO_CREDENTIALS', 'The gcloud CLI is not installed or not on PATH.', 'Install the Google Cloud CLI, or drop --source gcloud to use Application Default Credentials.', { cause: err }));
+        if (e.killed) return reject(new IdcallError('TOKEN_ENDPOINT_ERROR', `\`${command}\` did not finish within ${timeoutMs} ms.`, 'Run it by hand to see what it waits for (a login prompt, a network timeout).', { cause: err }));
+        const line = lastLine(stderr) || `exit status ${String(e.code)}`;
+        return reject(new IdcallError(/login|credentials|reauth/i.test(line) ? 'NO_CREDENTIALS' : 'TOKEN_ENDPOINT_ERROR', `\`${command}\` failed: ${line}`, 'Run `gcloud auth login` (or `gcloud auth activate-service-account`) and try again.', { cause: err }));
+      }
+      resolve(stdout.trim());
+    });
+  });
+  if (token.split('.').length !== 3) throw new IdcallError('TOKEN_ENDPOINT_ERROR', `\`${command}\` printed something that is not a JWT.`, 'Run it by hand and check its output.');
+  return { token, account: state.account, audienceHonoured: serviceAccount, command };
+}
+
+function lastLine(text: string): string {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1)?.replace(/^ERROR:\s*/, '') ?? '';
+}

@@ -1,0 +1,91 @@
+// The Report: what every command returns, what renderers print, and exactly what --json emits.
+import type { CauseCode } from './errors.ts';
+import type { Exchange, GoogleError } from './transport.ts';
+
+export const REPORT_VERSION = 1;
+
+export type StepId = 'discover' | 'load' | 'mint' | 'verify' | 'call';
+export type StepStatus = 'ok' | 'warn' | 'fail' | 'skipped';
+
+export type CredentialType =
+  | 'service_account'
+  | 'authorized_user'
+  | 'impersonated_service_account'
+  | 'external_account'
+  | 'external_account_authorized_user'
+  | 'gdch_service_account'
+  | 'compute'
+  | 'gcloud';
+
+export type Origin = 'flag' | 'GOOGLE_APPLICATION_CREDENTIALS' | 'well_known_file' | 'metadata_server' | 'gcloud';
+
+export interface RequestRecord {
+  method: string;
+  url: string;
+  status: number | null;
+  durationMs: number;
+  error?: string;
+  googleError?: GoogleError;
+}
+
+export interface Step {
+  id: StepId;
+  status: StepStatus;
+  durationMs: number;
+  summary: string;
+  /** Further lines a person wants to see (claims, shadowed sources, warnings). */
+  details: string[];
+  requests: RequestRecord[];
+}
+
+export interface Verdict {
+  code: CauseCode;
+  summary: string;
+  fix: string;
+}
+
+export interface Source {
+  type: CredentialType;
+  origin: Origin;
+  path: string | null;
+  principal: string | null;
+}
+
+export interface Shadowed {
+  origin: Origin;
+  path: string | null;
+  type: CredentialType | null;
+}
+
+export interface CallReport {
+  version: typeof REPORT_VERSION;
+  command: 'call';
+  ok: boolean;
+  url: string;
+  audience: string | null;
+  verdict: Verdict;
+  source: Source | null;
+  shadowed: Shadowed[];
+  steps: Step[];
+  token: { claims: Record<string, unknown> } | null;
+  response: {
+    status: number;
+    headers: Record<string, string>;
+    bodyExcerpt: string;
+    bodyBytes: number;
+    redirect?: string;
+    timings?: { connectMs?: number; firstByteMs?: number; totalMs: number };
+  } | null;
+  exitCode: number;
+}
+
+export function toRequestRecords(exchanges: Exchange[]): RequestRecord[] {
+  return exchanges.map((e) => ({
+    method: e.method,
+    url: e.url,
+    status: e.status ?? null,
+    durationMs: e.durationMs,
+    ...(e.error ? { error: e.error } : {}),
+    ...(e.googleError ? { googleError: e.googleError } : {}),
+  }));
+}

@@ -1,0 +1,176 @@
+// The steps every command shares: discover → load → mint → verify. Each returns a Step row and its value;
+// `call`, `token`, `doctor` and the library all run these, never a copy of them.
+import type { Context } from './context.ts';
+import { discover, type Discovery } from './discover.ts';
+import { asIdcallError, IdcallError } from './errors.ts';
+import { gcloudIdentityToken } from './gcloud.ts';
+import { loadCredentialFile, type LoadedCredential } from './load.ts';
+import { mintIdToken, type MintResult } from './mint.ts';
+import { toRequestRecords, type Shadowed, type Source, type Step, type StepId } from './report.ts';
+import type { Endpoints, Exchange } from './transport.ts';
+import { verifyToken, type VerifyResult } from './verify.ts';
+import { decodeJwtClaims } from './jwt.ts';
+
+export interface SourceOptions {
+  credentials?: string;
+  impersonate?: string;
+  delegates?: string[];
+  /** `gcloud`: ask the gcloud CLI for its own identity token instead of using ADC. */
+  source?: 'adc' | 'gcloud';
+  metadataTimeoutMs: number;
+  authTimeoutMs: number;
+  endpoints: Endpoints;
+  certsUrl: string;
+  includeEmail?: boolean;
+  format?: 'standard' | 'full';
+  probeMetadata?: 'always' | 'when-needed' | 'when-likely';
+}
+
+export class StepFailure extends Error {
+  readonly step: Step;
+  readonly error: IdcallError;
+
+  constructor(failed: Step, error: IdcallError) {
+    super(error.message);
+    this.step = failed;
+    this.error = error;
+  }
+}
+
+export function step(id: StepId, status: Step['status'], durationMs: number, summary: string, details: string[] = [], exchanges: Exchange[] = []): Step {
+  return { id, status, durationMs, summary, details, requests: toRequestRecords(exchanges) };
+}
+
+export const skipped = (id: StepId): Step => step(id, 'skipped', 0, 'not run: an earlier step failed');
+
+export interface Resolved {
+  discovery: Discovery | null;
+  credential: LoadedCredential | null;
+  source: Source | null;
+  shadowed: Shadowed[];
+}
+
+const describeCandidate = (c: Discovery['candidates'][number]) =>
+  `${c.origin === 'metadata_server' ? `metadata server ${c.path}` : `${c.origin} ${c.path}`}${c.present ? '' : ` — ${c.note ?? 'absent'}`}`;
+
+export async function runDiscover(ctx: Context, options: SourceOptions): Promise<{ step: Step; discovery: Discovery | null }> {
+  const t0 = ctx.monotonic();
+  if (options.source === 'gcloud') {
+    return { step: step('discover', 'ok', 0, 'gcloud CLI requested (--source gcloud): it is not an ADC source; ADC discovery skipped'), discovery: null };
+  }
+  let discovery: Discovery;
+  try {
+    discovery = await discover(ctx, { ...(options.credentials !== undefined ? { credentialsFlag: options.credentials } : {}), metadataTimeoutMs: options.metadataTimeoutMs, probeMetadata: options.probeMetadata ?? 'when-likely' });
+  } catch (err) {
+    const error = asIdcallError(err, 'USAGE_ERROR');
+    throw new StepFailure(step('discover', 'fail', Math.round(ctx.monotonic() - t0), error.message), error);
+  }
+  const ms = Math.round(ctx.monotonic() - t0);
+  const details = discovery.candidates.map((c) => `${c === discovery.winner ? '→' : c.present ? '·' : ' '} ${describeCandidate(c)}${c === discovery.winner ? ' (wins)' : c.present ? ' (shadowed)' : ''}`);
+  if (!discovery.winner) {
+    const error = new IdcallError(
+      'NO_CREDENTIALS',
+      'No Application Default Credentials found: no --credentials, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud application-default login, and no metadata server.',
+      'Run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key or credential file, or pass --credentials FILE.',
+    );
+    throw new StepFailure(step('discover', 'fail', ms, error.message, details, discovery.exchanges), error);
+  }
+  const shadowedCount = discovery.candidates.filter((c) => c.present && c !== discovery.winner).length;
+  const summary = `${describeCandidate(discovery.winner)} wins${shadowedCount ? `; ${shadowedCount} other source${shadowedCount > 1 ? 's' : ''} shadowed` : ''}`;
+  return { step: step('discover', shadowedCount ? 'warn' : 'ok', ms, summary, details, discovery.exchanges), discovery };
+}
+
+export async function runLoad(ctx: Context, discovery: Discovery | null, options: SourceOptions): Promise<{ step: Step; resolved: Resolved }> {
+  const t0 = ctx.monotonic();
+  const shadowed: Shadowed[] = [];
+  if (!discovery) {
+    return {
+      step: step('load', 'ok', 0, 'gcloud CLI credentials (read by gcloud itself)'),
+      resolved: { discovery: null, credential: null, source: { type: 'gcloud', origin: 'gcloud', path: null, principal: null }, shadowed },
+    };
+  }
+  const winner = discovery.winner!;
+  // Shadowed files are peeked at for their type only; a broken shadowed file is not this run's problem.
+  for (const c of discovery.candidates) {
+    if (!c.present || c === winner) continue;
+    if (c.origin === 'metadata_server') shadowed.push({ origin: c.origin, path: c.path, type: 'compute' });
+    else {
+      const type = await loadCredentialFile(c.path!, c.via, ctx.platform).then((l) => l.type, () => null);
+      shadowed.push({ origin: c.origin, path: c.path, type });
+    }
+  }
+  if (winner.origin === 'metadata_server') {
+    const source: Source = { type: 'compute', origin: 'metadata_server', path: winner.path, principal: null };
+    return { step: step('load', 'ok', Math.round(ctx.monotonic() - t0), `compute credentials from the metadata server at ${winner.path}`), resolved: { discovery, credential: null, source, shadowed } };
+  }
+  let credential: LoadedCredential;
+  try {
+    credential = await loadCredentialFile(winner.path!, winner.via, ctx.platform);
+  } catch (err) {
+    const error = asIdcallError(err, 'CREDENTIALS_FILE_ERROR');
+    throw new StepFailure(step('load', 'fail', Math.round(ctx.monotonic() - t0), error.message), error);
+  }
+  const source: Source = { type: credential.type, origin: winner.origin, path: winner.path, principal: credential.principal };
+  const details = [...credential.details, ...credential.warnings.map((w) => `⚠ ${w}`)];
+  const summary = `${credential.type}${credential.principal ? ` ${credential.principal}` : ''}`;
+  return { step: step('load', credential.warnings.length ? 'warn' : 'ok', Math.round(ctx.monotonic() - t0), summary, details), resolved: { discovery, credential, source, shadowed } };
+}
+
+export interface Minted {
+  token: string;
+  principal: string | null;
+  userToken: boolean;
+  exchanges: Exchange[];
+  /** The audience gcloud was able to honour (false for a user account). */
+  audienceHonoured: boolean;
+}
+
+export async function runMint(ctx: Context, resolved: Resolved, audience: string, options: SourceOptions): Promise<{ step: Step; minted: Minted }> {
+  const t0 = ctx.monotonic();
+  const elapsed = () => Math.round(ctx.monotonic() - t0);
+  try {
+    if (resolved.source?.type === 'gcloud') {
+      const g = await gcloudIdentityToken(ctx, audience, options.authTimeoutMs, options.impersonate);
+      const claims = decodeJwtClaims(g.token) ?? {};
+      const principal = (claims.email as string | undefined) ?? g.account;
+      const summary = g.audienceHonoured ? `\`${g.command}\` gave a token for ${audience}` : `\`${g.command}\` gave ${principal ?? 'the account'}'s own token (aud ${String(claims.aud)}, gcloud's client id; Cloud Run accepts it for development)`;
+      return { step: step('mint', g.audienceHonoured ? 'ok' : 'warn', elapsed(), summary), minted: { token: g.token, principal, userToken: !g.audienceHonoured, exchanges: [], audienceHonoured: g.audienceHonoured } };
+    }
+    const result: MintResult = await mintIdToken(ctx, { credential: resolved.credential, ...(resolved.discovery?.metadata ? { metadata: resolved.discovery.metadata } : {}) }, {
+      audience,
+      ...(options.impersonate ? { impersonate: options.impersonate } : {}),
+      ...(options.delegates ? { delegates: options.delegates } : {}),
+      includeEmail: options.includeEmail ?? true,
+      format: options.format ?? 'full',
+      endpoints: { ...options.endpoints },
+      timeoutMs: options.authTimeoutMs,
+    });
+    const details = [`via ${result.method}`, ...(result.caller && result.caller !== result.principal ? [`caller: ${result.caller}`] : [])];
+    const summary = result.userToken
+      ? `${result.principal ?? 'user'}'s own ID token: its audience is the OAuth client, not ${audience}`
+      : `ID token for ${audience}${result.principal ? ` as ${result.principal}` : ''}`;
+    if (resolved.source && result.principal && !resolved.source.principal) resolved.source.principal = result.principal;
+    return { step: step('mint', result.userToken ? 'warn' : 'ok', elapsed(), summary, details, result.exchanges), minted: { token: result.token, principal: result.principal, userToken: result.userToken, exchanges: result.exchanges, audienceHonoured: !result.userToken } };
+  } catch (err) {
+    const error = asIdcallError(err, 'TOKEN_ENDPOINT_ERROR');
+    const exchanges = (err as { exchanges?: Exchange[] }).exchanges ?? [];
+    throw new StepFailure(step('mint', 'fail', elapsed(), error.message, [], exchanges), error);
+  }
+}
+
+export async function runVerify(ctx: Context, minted: Minted, expectedAudience: string | null, options: SourceOptions): Promise<{ step: Step; verify: VerifyResult }> {
+  const t0 = ctx.monotonic();
+  const googleDate = [...minted.exchanges].reverse().find((e) => e.date)?.date;
+  const verify = await verifyToken(ctx, minted.token, {
+    expectedAudience,
+    certsUrl: options.certsUrl,
+    timeoutMs: Math.min(options.authTimeoutMs, 3000),
+    ...(googleDate ? { googleDate } : {}),
+    userToken: minted.userToken,
+  });
+  const claimLine = ['iss', 'aud', 'azp', 'email', 'sub', 'exp', 'iat']
+    .filter((k) => verify.claims[k] !== undefined)
+    .map((k) => `${k}=${k === 'exp' || k === 'iat' ? new Date(Number(verify.claims[k]) * 1000).toISOString() : String(verify.claims[k])}`);
+  const details = [...verify.findings.map((f) => `${f.status === 'ok' ? '✔' : f.status === 'warn' ? '⚠' : '✖'} ${f.text}`), ...(claimLine.length ? [`claims: ${claimLine.join(' ')}`] : [])];
+  return { step: step('verify', verify.status, Math.round(ctx.monotonic() - t0), verify.summary, details, verify.exchanges), verify };
+}

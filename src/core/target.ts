@@ -1,0 +1,109 @@
+// Send the request to the target with undici: bounded, timed, never following redirects.
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
+import { IdcallError } from './errors.ts';
+import { describeNetworkError } from './transport.ts';
+
+export interface CallOptions {
+  url: URL;
+  method: string;
+  headers: [string, string][];
+  body?: Buffer;
+  token: string;
+  headerName: 'Authorization' | 'X-Serverless-Authorization';
+  timeoutMs: number;
+  /** Bytes of body to keep; Infinity keeps all. */
+  bodyLimit: number;
+  monotonic: () => number;
+  signal?: AbortSignal;
+  /** Extra CA or TLS settings for tests and private endpoints. */
+  connect?: buildConnector.BuildOptions;
+}
+
+export interface CallResult {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  bodyBytes: number;
+  redirect?: string;
+  timings: { connectMs?: number; firstByteMs?: number; totalMs: number };
+  /** Where the token went: the header name actually used. */
+  tokenHeader: string;
+}
+
+const KEY_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location', 'content-length', 'via', 'date'];
+
+export async function callTarget(options: CallOptions): Promise<CallResult> {
+  const started = options.monotonic();
+  let connectMs: number | undefined;
+  const connector = buildConnector({ timeout: options.timeoutMs, ...options.connect });
+  const timedConnector: buildConnector.connector = (opts, callback) => {
+    const t0 = options.monotonic();
+    connector(opts, (err, socket) => {
+      connectMs = Math.round(options.monotonic() - t0);
+      callback(err as never, socket as never);
+    });
+  };
+  const agent = new Agent({ connect: timedConnector, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, connections: 1 });
+  const headers: Record<string, string> = {};
+  for (const [name, value] of options.headers) headers[name.toLowerCase()] = value;
+  // A client's own Authorization header is kept; the token then travels in X-Serverless-Authorization.
+  const tokenHeader = options.headerName === 'Authorization' && headers.authorization !== undefined ? 'X-Serverless-Authorization' : options.headerName;
+  headers[tokenHeader.toLowerCase()] = `Bearer ${options.token}`;
+  headers['user-agent'] ??= 'idcall';
+
+  const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : [])];
+  try {
+    const res = await request(options.url, {
+      method: options.method as Dispatcher.HttpMethod,
+      headers,
+      body: options.body ?? null,
+      dispatcher: agent,
+      signal: AbortSignal.any(signals),
+      maxRedirections: 0,
+    } as Parameters<typeof request>[1]);
+    const firstByteMs = Math.round(options.monotonic() - started);
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let total = 0;
+    for await (const chunk of res.body) {
+      const buf = chunk as Buffer;
+      total += buf.length;
+      if (kept < options.bodyLimit) {
+        const slice = buf.subarray(0, Math.min(buf.length, options.bodyLimit - kept));
+        chunks.push(slice);
+        kept += slice.length;
+      }
+    }
+    const picked: Record<string, string> = {};
+    for (const name of KEY_HEADERS) {
+      const value = res.headers[name];
+      if (value !== undefined) picked[name] = Array.isArray(value) ? value.join(', ') : String(value);
+    }
+    return {
+      status: res.statusCode,
+      headers: picked,
+      body: Buffer.concat(chunks),
+      bodyBytes: total,
+      ...(res.statusCode >= 300 && res.statusCode < 400 && picked.location ? { redirect: new URL(picked.location, options.url).toString() } : {}),
+      timings: { ...(connectMs !== undefined ? { connectMs } : {}), firstByteMs, totalMs: Math.round(options.monotonic() - started) },
+      tokenHeader,
+    };
+  } catch (err) {
+    throw targetError(err, options);
+  } finally {
+    agent.destroy().catch(() => {});
+  }
+}
+
+function targetError(err: unknown, options: CallOptions): IdcallError {
+  const e = err as { code?: string; name?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code ?? '';
+  const host = options.url.host;
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || /TIMEOUT/.test(code)) {
+    return new IdcallError('TIMEOUT', `${host} did not answer within ${options.timeoutMs} ms.`, `Raise --timeout if the service is slow to start (cold start), or check that ${host} is reachable from here.`, { cause: err });
+  }
+  if (/CERT|SSL|TLS|ERR_TLS|UNABLE_TO_VERIFY|SELF_SIGNED|HOSTNAME|ALTNAME/i.test(code)) {
+    return new IdcallError('TLS_ERROR', `TLS with ${host} failed: ${code}.`, 'A TLS-intercepting proxy or a wrong host name is the usual cause; set NODE_EXTRA_CA_CERTS to your proxy\'s CA, or check the URL.', { cause: err });
+  }
+  return new IdcallError('TARGET_UNREACHABLE', `${host} could not be reached: ${describeNetworkError(err)}.`, `Check the URL and that ${host} resolves and accepts connections from here (VPN, firewall, ingress settings).`, { cause: err });
+}

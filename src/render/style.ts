@@ -1,0 +1,24 @@
+// Terminal styling: colours and symbols only on a TTY, and never when NO_COLOR or --no-color says so.
+
+export interface Style {
+  color: boolean;
+  symbols: boolean;
+}
+
+export function detectStyle(stream: { isTTY?: boolean }, env: Record<string, string | undefined>, noColorFlag = false): Style {
+  const tty = Boolean(stream.isTTY);
+  const color = tty && !noColorFlag && env.NO_COLOR === undefined && env.TERM !== 'dumb';
+  return { color, symbols: tty };
+}
+
+const codes = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1 } as const;
+
+export function paint(style: Style, name: keyof typeof codes, text: string): string {
+  return style.color ? `\u001b[${codes[name]}m${text}\u001b[0m` : text;
+}
+
+export function statusMark(style: Style, status: 'ok' | 'warn' | 'fail' | 'skipped'): string {
+  if (!style.symbols) return { ok: '[ok]', warn: '[warn]', fail: '[fail]', skipped: '[skip]' }[status];
+  const mark = { ok: '✔', warn: '⚠', fail: '✖', skipped: '·' }[status];
+  return paint(style, status === 'ok' ? 'green' : status === 'warn' ? 'yellow' : status === 'fail' ? 'red' : 'dim', mark);
+}

@@ -1,0 +1,40 @@
+// Human rendering of reports: a step table on a terminal, stable plain lines when piped.
+import Table from 'cli-table3';
+import type { CallReport, Step, Verdict } from '../core/report.ts';
+import { redact } from './redact.ts';
+import { paint, statusMark, type Style } from './style.ts';
+
+export function renderSteps(steps: Step[], style: Style): string {
+  if (!style.symbols) {
+    return steps
+      .map((s) => [`${statusMark(style, s.status)} ${s.id} ${s.durationMs}ms ${s.summary}`, ...s.details.map((d) => `    ${d}`)].join('\n'))
+      .join('\n');
+  }
+  const table = new Table({
+    head: ['', 'Step', 'Time', 'Result'],
+    style: { head: style.color ? ['bold'] : [], border: style.color ? ['grey'] : [] },
+    colAligns: ['left', 'left', 'right', 'left'],
+    wordWrap: true,
+    colWidths: [3, 10, 9, Math.max(40, Math.min(100, (process.stdout.columns ?? 120) - 28))],
+  });
+  for (const s of steps) {
+    const result = [s.summary, ...s.details.map((d) => paint(style, 'dim', d))].join('\n');
+    table.push([statusMark(style, s.status), s.id, s.status === 'skipped' ? '' : `${s.durationMs} ms`, result]);
+  }
+  return table.toString();
+}
+
+export function renderVerdict(verdict: Verdict, style: Style): string {
+  const good = verdict.code === 'OK';
+  const head = `${good ? statusMark(style, 'ok') : statusMark(style, 'fail')} ${paint(style, 'bold', verdict.code)}  ${verdict.summary}`;
+  return verdict.fix ? `${head}\n  ${paint(style, 'bold', 'Fix:')} ${verdict.fix}` : head;
+}
+
+export function renderCallReport(report: CallReport, style: Style, body: { excerpt: string | null; note?: string }): string {
+  const lines = [`idcall call ${report.url}${report.audience ? `  (audience ${report.audience})` : ''}`, renderSteps(report.steps, style), '', renderVerdict(report.verdict, style)];
+  if (report.response && body.excerpt !== null) {
+    const shown = Buffer.byteLength(body.excerpt);
+    lines.push('', paint(style, 'dim', `Response body (${report.response.bodyBytes} bytes${shown < report.response.bodyBytes ? `, first ${shown} shown; --body full for all` : ''}):`), body.excerpt);
+  } else if (body.note) lines.push('', paint(style, 'dim', body.note));
+  return redact(lines.join('\n')) + '\n';
+}
