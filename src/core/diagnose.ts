@@ -48,7 +48,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   const finish = (verdict: Verdict, token: string | null = null, body: Buffer<ArrayBufferLike> = Buffer.alloc(0)): DiagnoseOutcome => {
     for (const id of ['discover', 'load', 'mint', 'verify', 'call'] as const) if (!steps.some((s) => s.id === id)) steps.push(skipped(id));
     report.verdict = verdict;
-    report.exitCode = exitCodeFor(verdict.code);
+    report.exitCode = exitCodeFor(verdict.code, steps.find((s) => s.status === 'fail')?.id);
     report.ok = verdict.code === 'OK';
     return { report, token, body };
   };

@@ -19,6 +19,42 @@ export interface WrittenCredentials {
   env: Record<string, string>;
 }
 
+/** A service-account key file for one key of one account (deleted and disabled keys included, for failure tests). */
+export function serviceAccountKeyFile(state: EmulatorState, urls: EmulatorUrls, email: string, keyIndex = 0): Record<string, string> {
+  const account = state.serviceAccounts.get(email);
+  const key = account?.keys[keyIndex];
+  if (!account || !key) throw new Error(`no key ${keyIndex} for ${email}`);
+  return {
+    type: 'service_account',
+    project_id: state.scenario.project.id,
+    private_key_id: key.key.kid,
+    private_key: key.key.privateKeyPem,
+    client_email: email,
+    client_id: account.uniqueId,
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: urls.token,
+    auth_provider_x509_cert_url: urls.pemCerts,
+    client_x509_cert_url: `${urls.google}/robot/v1/metadata/x509/${encodeURIComponent(email)}`,
+    universe_domain: 'googleapis.com',
+  };
+}
+
+/** A gcloud-style authorized_user file for one user (revoked and reauth users included). */
+export function authorizedUserFile(state: EmulatorState, urls: EmulatorUrls, email: string): Record<string, string> {
+  const user = state.findUserByEmail(email);
+  if (!user) throw new Error(`no user ${email}`);
+  return {
+    account: '',
+    client_id: user.clientId,
+    client_secret: user.clientSecret,
+    quota_project_id: state.scenario.project.id,
+    refresh_token: user.refreshToken,
+    token_uri: urls.token,
+    type: 'authorized_user',
+    universe_domain: 'googleapis.com',
+  };
+}
+
 export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls, dir: string): Promise<WrittenCredentials> {
   await mkdir(dir, { recursive: true });
   const files: WrittenCredentials['files'] = {};
@@ -33,21 +69,7 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
 
   const keyed = [...state.serviceAccounts.values()].find((sa) => sa.keys.some((k) => !k.disabled && !k.deleted) && !sa.spec.disabled);
   const key = keyed?.keys.find((k) => !k.disabled && !k.deleted);
-  if (keyed && key) {
-    files.serviceAccount = await write('service-account.json', {
-      type: 'service_account',
-      project_id: project.id,
-      private_key_id: key.key.kid,
-      private_key: key.key.privateKeyPem,
-      client_email: keyed.spec.email,
-      client_id: keyed.uniqueId,
-      auth_uri: 'https://accounts.google.com/o/oauth2/auth',
-      token_uri: urls.token,
-      auth_provider_x509_cert_url: urls.pemCerts,
-      client_x509_cert_url: `${urls.google}/robot/v1/metadata/x509/${encodeURIComponent(keyed.spec.email)}`,
-      universe_domain: 'googleapis.com',
-    });
-  }
+  if (keyed && key) files.serviceAccount = await write('service-account.json', serviceAccountKeyFile(state, urls, keyed.spec.email, keyed.keys.indexOf(key)));
 
   const user = [...state.users.values()].find((u) => !u.spec.revoked && !u.spec.reauthRequired);
   // Prefer an impersonation target the user may actually impersonate, so the written file works as is.
@@ -55,16 +77,7 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
     [...state.serviceAccounts.values()].find((sa) => user && state.hasRole(sa.spec.bindings, ['roles/iam.serviceAccountTokenCreator'], `user:${user.spec.email}`)) ??
     [...state.serviceAccounts.values()][0];
   if (user) {
-    const authorizedUser = {
-      account: '',
-      client_id: user.clientId,
-      client_secret: user.clientSecret,
-      quota_project_id: project.id,
-      refresh_token: user.refreshToken,
-      token_uri: urls.token,
-      type: 'authorized_user',
-      universe_domain: 'googleapis.com',
-    };
+    const authorizedUser = authorizedUserFile(state, urls, user.spec.email);
     files.authorizedUser = await write('authorized-user.json', authorizedUser);
     if (target) {
       files.impersonated = await write('impersonated.json', {

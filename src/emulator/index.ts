@@ -9,7 +9,7 @@ import { normaliseScenario, type Fault, type Scenario } from './scenario.ts';
 import { runUrls, serviceHandler, type ServiceIdentity } from './service.ts';
 import { EmulatorState, type RecordedRequest } from './state.ts';
 import { externalIdpEndpoint, stsEndpoint } from './sts.ts';
-import { writeCredentials, type WrittenCredentials } from './credentials.ts';
+import { authorizedUserFile, serviceAccountKeyFile, writeCredentials, type WrittenCredentials } from './credentials.ts';
 
 export { defaultScenario, type Scenario, type Fault } from './scenario.ts';
 export type { WrittenCredentials } from './credentials.ts';
@@ -45,6 +45,10 @@ export interface Emulator {
   setFaults(faults: Fault[]): void;
   rotateKeys(): void;
   writeCredentials(dir: string): Promise<WrittenCredentials>;
+  /** Key file contents for one key of a service account (deleted and disabled ones too). */
+  serviceAccountKey(email: string, keyIndex?: number): Record<string, string>;
+  /** authorized_user file contents for one user. */
+  userCredentials(email: string): Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -99,6 +103,8 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
       setFaults: (faults) => state.setFaults(faults),
       rotateKeys: () => state.rotateGoogleKeys(),
       writeCredentials: (dir) => writeCredentials(state, urls, dir),
+      serviceAccountKey: (email, keyIndex) => serviceAccountKeyFile(state, urls, email, keyIndex),
+      userCredentials: (email) => authorizedUserFile(state, urls, email),
       close: async () => {
         if (closed) return;
         closed = true;

@@ -1,0 +1,183 @@
+// Each way a call can fail maps to one cause code, one exit status and a fix a person can paste.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { defaultScenario, startEmulator, type Emulator } from '../../src/emulator/index.ts';
+import { assertNoSecrets, blackhole, cleanEnv, closedPort, idcall, json, tempDir } from '../helpers/cli.ts';
+
+let emu: Emulator;
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let hole: Awaited<ReturnType<typeof blackhole>>;
+const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
+
+before(async () => {
+  const scenario = defaultScenario();
+  scenario.serviceAccounts[0]!.keys = [{}, { deleted: true }, { disabled: true }];
+  scenario.users.push({ email: 'revoked@example.com', revoked: true }, { email: 'reauth@example.com', reauthRequired: true });
+  // A strict target: user tokens whose audience is the ADC client id are not accepted.
+  scenario.switches = { acceptAdcClientIdAudience: false };
+  emu = await startEmulator(scenario);
+  dir = await tempDir();
+  hole = await blackhole();
+});
+after(async () => {
+  await emu.close();
+  await hole.close();
+  await dir.remove();
+});
+
+const env = (extra: Record<string, string | undefined> = {}) =>
+  cleanEnv(dir.path, { GCE_METADATA_HOST: hole.host, IDCALL_CERTS_URL: emu.urls.jwks, IDCALL_METADATA_TIMEOUT: '200', IDCALL_IAM_URL: emu.urls.iam, ...extra });
+const keyFile = (index: number) => dir.file(`key-${index}.json`, emu.serviceAccountKey(SA('caller'), index));
+const userFile = (email: string) => dir.file(`${email}.json`, emu.userCredentials(email));
+
+interface Case {
+  name: string;
+  setup: () => Promise<{ env: Record<string, string | undefined>; url?: string; args?: string[] }>;
+  code: string;
+  exit: number;
+  failedStep?: string;
+  summary?: RegExp;
+  fix?: RegExp;
+}
+
+const hello = () => `${emu.urls.services.hello}/api`;
+const cases: Case[] = [
+  { name: 'deleted key', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(1) }) }), code: 'KEY_REJECTED', exit: 3, failedStep: 'mint', summary: /Invalid JWT Signature/, fix: /keys create/ },
+  { name: 'disabled key', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(2) }) }), code: 'KEY_REJECTED', exit: 3, failedStep: 'mint' },
+  { name: 'revoked refresh token', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await userFile('revoked@example.com') }) }), code: 'REFRESH_TOKEN_REJECTED', exit: 3, failedStep: 'mint', fix: /gcloud auth application-default login/ },
+  { name: 'reauthentication required', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await userFile('reauth@example.com') }) }), code: 'REAUTH_REQUIRED', exit: 3, failedStep: 'mint', fix: /gcloud auth application-default login/ },
+  {
+    name: "a user's own token at a target that checks its audience",
+    setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await userFile('alice@example.com') }) }),
+    code: 'USER_TOKEN_AUDIENCE',
+    exit: 4,
+    summary: /OAuth client/,
+    fix: /--impersonate-service-account SA_EMAIL.*--member=user:alice@example\.com --role=roles\/iam\.serviceAccountTokenCreator/,
+  },
+  {
+    name: 'wrong audience (a custom domain the service does not list)',
+    setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) }), args: ['--audience', 'https://api.example.com'] }),
+    code: 'AUDIENCE_MISMATCH',
+    exit: 4,
+    fix: /--add-custom-audiences/,
+  },
+  {
+    name: 'federation without service-account impersonation',
+    setup: async () => {
+      const creds = await emu.writeCredentials(`${dir.path}/fed`);
+      const config = JSON.parse(await (await import('node:fs/promises')).readFile(creds.files.externalAccount!, 'utf8'));
+      delete config.service_account_impersonation_url;
+      return { env: env({ GOOGLE_APPLICATION_CREDENTIALS: await dir.file('fed-no-sa.json', config) }) };
+    },
+    code: 'FEDERATION_FAILED',
+    exit: 3,
+    summary: /federation alone cannot mint an ID token/,
+    fix: /--service-account=SA_EMAIL|--impersonate-service-account/,
+  },
+  {
+    name: 'federation with an unknown provider',
+    setup: async () => {
+      const creds = await emu.writeCredentials(`${dir.path}/fed2`);
+      const config = JSON.parse(await (await import('node:fs/promises')).readFile(creds.files.externalAccount!, 'utf8'));
+      config.audience = config.audience.replace('ci-provider', 'gone-provider');
+      return { env: env({ GOOGLE_APPLICATION_CREDENTIALS: await dir.file('fed-bad.json', config) }) };
+    },
+    code: 'FEDERATION_FAILED',
+    exit: 3,
+    summary: /invalid_target/,
+  },
+  { name: 'malformed credential file', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await dir.file('bad.json', '{"type": "service_account",') }) }), code: 'CREDENTIALS_FILE_ERROR', exit: 3, failedStep: 'load', summary: /bad\.json.*not valid JSON/ },
+  { name: 'missing field', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await dir.file('nokey.json', { type: 'service_account', client_email: SA('caller') }) }) }), code: 'CREDENTIALS_FILE_ERROR', exit: 3, summary: /nokey\.json.*"private_key" is missing/ },
+  { name: 'GOOGLE_APPLICATION_CREDENTIALS points nowhere', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: `${dir.path}/nope.json` }) }), code: 'CREDENTIALS_FILE_ERROR', exit: 3, summary: /nope\.json \(from GOOGLE_APPLICATION_CREDENTIALS\) does not exist/ },
+  { name: 'a directory as credential file', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: dir.path }) }), code: 'CREDENTIALS_FILE_ERROR', exit: 3, summary: /is a directory/ },
+  { name: 'unknown credential type', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await dir.file('odd.json', { type: 'magic' }) }) }), code: 'UNSUPPORTED_CREDENTIAL_TYPE', exit: 3 },
+  { name: 'target refuses connections', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) }), url: `http://127.0.0.1:${await closedPort()}/`, args: ['--audience', 'http://x.example'] }), code: 'TARGET_UNREACHABLE', exit: 5, failedStep: 'call' },
+  { name: 'target hangs past --timeout', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) }), url: `http://${hole.host}/`, args: ['--timeout', '300'] }), code: 'TIMEOUT', exit: 5, failedStep: 'call' },
+  { name: 'URL without scheme', setup: async () => ({ env: env(), url: 'hello-abc123-uc.a.run.app/api' }), code: 'USAGE_ERROR', exit: 2, fix: /https:\/\/hello-abc123-uc\.a\.run\.app\/api/ },
+  { name: 'plain http to a remote host', setup: async () => ({ env: env(), url: 'http://hello-abc123-uc.a.run.app/' }), code: 'USAGE_ERROR', exit: 2, fix: /--allow-insecure/ },
+  { name: 'METADATA_SERVER_DETECTION=bogus', setup: async () => ({ env: env({ METADATA_SERVER_DETECTION: 'bogus' }) }), code: 'USAGE_ERROR', exit: 2, summary: /METADATA_SERVER_DETECTION/ },
+  { name: 'GCE_METADATA_HOST with a path', setup: async () => ({ env: env({ GCE_METADATA_HOST: '127.0.0.1:1/computeMetadata/v1' }) }), code: 'USAGE_ERROR', exit: 2, summary: /GCE_METADATA_HOST/ },
+];
+
+for (const c of cases) {
+  test(`call fails: ${c.name} → ${c.code}`, async () => {
+    const { env: e, url, args = [] } = await c.setup();
+    const argv = ['call', url ?? hello(), ...args];
+    const table = await idcall(argv, e);
+    const result = await idcall([...argv, '--json'], e);
+    const report = json(result);
+    assert.equal(report.verdict.code, c.code, `${report.verdict.summary}\n${table.stdout}`);
+    assert.equal(result.code, c.exit);
+    assert.equal(table.code, c.exit);
+    if (c.failedStep) assert.equal(report.steps.find((s: any) => s.id === c.failedStep)?.status, 'fail');
+    if (c.summary) assert.match(report.verdict.summary, c.summary);
+    if (c.fix) assert.match(report.verdict.fix, c.fix);
+    assert.ok(report.verdict.fix.length > 0, 'every failure has a fix');
+    assert.match(table.stdout, new RegExp(`${c.code}`));
+    assert.ok(!/\n\s+at /.test(table.stdout + table.stderr + result.stderr), 'no stack trace');
+    assertNoSecrets([table.stdout, table.stderr, result.stdout, result.stderr], emu.secrets());
+  });
+}
+
+test('call fails: machine clock far from Google\'s → CLOCK_SKEW at the token endpoint', async () => {
+  const skewed = await startEmulator({ ...defaultScenario(), switches: { clockOffsetSeconds: 7200 } });
+  try {
+    const key = await dir.file('skew-key.json', skewed.serviceAccountKey(SA('caller')));
+    const report = json(await idcall(['call', `${skewed.urls.services.hello}/`, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: key, IDCALL_CERTS_URL: skewed.urls.jwks })));
+    assert.equal(report.verdict.code, 'CLOCK_SKEW');
+    assert.equal(report.exitCode, 3);
+    assert.match(report.verdict.fix, /timedatectl|chrony/);
+  } finally {
+    await skewed.close();
+  }
+});
+
+test('call fails: instance without a service account → METADATA_ERROR', async () => {
+  const bare = await startEmulator({ ...defaultScenario(), metadata: {} });
+  try {
+    const report = json(await idcall(['call', `${bare.urls.services.hello}/`, '--json'], env({ GCE_METADATA_HOST: bare.urls.metadataHost })));
+    assert.equal(report.verdict.code, 'METADATA_ERROR');
+    assert.equal(report.exitCode, 3);
+    assert.match(report.verdict.summary, /no service account/);
+  } finally {
+    await bare.close();
+  }
+});
+
+test('call: 404 and 500 from the application are NOT_FOUND (1) and TARGET_ERROR (1); redirects are not followed', async () => {
+  const hits: string[] = [];
+  const app = createServer((req, res) => {
+    hits.push(req.url!);
+    if (req.url === '/missing') return res.writeHead(404).end('nope');
+    if (req.url === '/moved') return res.writeHead(302, { location: 'https://elsewhere.example/' }).end();
+    res.writeHead(500).end('boom');
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(app.address() as { port: number }).port}`;
+  try {
+    const e = env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) });
+    const missing = json(await idcall(['call', `${base}/missing`, '--json'], e));
+    assert.deepEqual([missing.verdict.code, missing.exitCode], ['NOT_FOUND', 1]);
+    const boom = json(await idcall(['call', `${base}/boom`, '--json'], e));
+    assert.deepEqual([boom.verdict.code, boom.exitCode], ['TARGET_ERROR', 1]);
+    const moved = json(await idcall(['call', `${base}/moved`, '--json'], e));
+    assert.equal(moved.response.redirect, 'https://elsewhere.example/');
+    assert.match(moved.verdict.summary, /does not follow redirects/);
+    assert.deepEqual(hits, ['/missing', '/boom', '/moved']);
+  } finally {
+    app.close();
+  }
+});
+
+test('call: a token endpoint answering 503 is TOKEN_ENDPOINT_ERROR blamed on mint', async () => {
+  emu.setFaults([{ endpoint: 'token', kind: 'status', status: 503 }]);
+  try {
+    const report = json(await idcall(['call', hello(), '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) })));
+    assert.equal(report.verdict.code, 'TOKEN_ENDPOINT_ERROR');
+    assert.equal(report.steps.find((s: any) => s.id === 'mint').status, 'fail');
+    assert.equal(report.steps.find((s: any) => s.id === 'mint').requests.at(-1).status, 503);
+  } finally {
+    emu.setFaults([]);
+  }
+});
