@@ -28,6 +28,18 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
         const { callCommand } = await import('./call.ts');
         return await callCommand(argv, io);
       }
+      case 'token': {
+        const { tokenCommand } = await import('./token.ts');
+        return await tokenCommand(argv, io);
+      }
+      case 'inspect': {
+        const { inspectCommand } = await import('./inspect.ts');
+        return await inspectCommand(argv, io);
+      }
+      case 'doctor': {
+        const { doctorCommand } = await import('./doctor.ts');
+        return await doctorCommand(argv, io);
+      }
       case 'emulator': {
         const { emulatorCommand } = await import('./emulator.ts');
         return await emulatorCommand(argv, io, runOptions.until ?? new Promise(() => {}));
@@ -54,11 +66,17 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
   const { withGlobalOptions } = await import('./options.ts');
   const { callBuilder } = await import('./call.ts');
   const { emulatorBuilder } = await import('./emulator.ts');
+  const { tokenBuilder } = await import('./token.ts');
+  const { inspectBuilder } = await import('./inspect.ts');
+  const { doctorBuilder } = await import('./doctor.ts');
   let failure: IdcallError | undefined;
   const parser = withGlobalOptions(yargs(args))
     .scriptName('idcall')
     .usage('$0 <command> [options]\n\nCall private Google-authenticated URLs (Cloud Run, Cloud Functions) from anywhere, and know exactly why it fails.')
     .command('call <url>', 'Mint the right ID token, call the URL, and explain every step', callBuilder)
+    .command('doctor', 'Check every credential source on this machine and whether it works, without calling a target', doctorBuilder)
+    .command('token', 'Print an ID token for an audience (the gcloud auth print-identity-token of every ADC source)', tokenBuilder)
+    .command('inspect [token]', 'Explain a token you already have, and whether a target would accept it', inspectBuilder)
     .command('emulator', 'Run a local emulator of Google\'s auth endpoints and private services', emulatorBuilder)
     .demandCommand(1, 'Name a command, or pass a URL to call.')
     .strict()

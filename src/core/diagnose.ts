@@ -3,10 +3,10 @@ import { isLoopback, parseTargetUrl } from './audience.ts';
 import type { Context } from './context.ts';
 import { asIdcallError, exitCodeFor, IdcallError, usageError } from './errors.ts';
 import { REPORT_VERSION, type CallReport, type Step, type Verdict } from './report.ts';
-import { runDiscover, runLoad, runMint, runVerify, skipped, step, StepFailure, type Minted, type Resolved, type SourceOptions } from './steps.ts';
+import { obtainToken } from './obtain.ts';
+import { skipped, step, type SourceOptions } from './steps.ts';
 import { callTarget, type CallResult } from './target.ts';
 import { serviceFromUrl, verdictForResponse } from './verdict.ts';
-import type { VerifyResult } from './verify.ts';
 
 export interface DiagnoseOptions extends SourceOptions {
   url: string;
@@ -69,31 +69,13 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   report.url = target.url.toString();
   report.audience = target.audience;
 
-  let resolved: Resolved;
-  let minted: Minted;
-  let verify: VerifyResult;
-  try {
-    const d = await runDiscover(ctx, options);
-    steps.push(d.step);
-    const l = await runLoad(ctx, d.discovery, options);
-    steps.push(l.step);
-    resolved = l.resolved;
-    report.source = resolved.source;
-    report.shadowed = resolved.shadowed;
-    const m = await runMint(ctx, resolved, target.audience, options);
-    steps.push(m.step);
-    minted = m.minted;
-    const v = await runVerify(ctx, minted, target.audience, options);
-    steps.push(v.step);
-    verify = v.verify;
-    report.token = { claims: verify.claims };
-  } catch (err) {
-    if (err instanceof StepFailure) {
-      steps.push(err.step);
-      return finish(fromError(err.error));
-    }
-    throw err;
-  }
+  const obtained = await obtainToken(ctx, target.audience, options);
+  steps.push(...obtained.steps);
+  report.source = obtained.source;
+  report.shadowed = obtained.shadowed;
+  if (obtained.verify) report.token = { claims: obtained.verify.claims };
+  if (obtained.error || !obtained.minted) return finish(fromError(obtained.error!));
+  const { minted, verify } = obtained;
 
   const t0 = ctx.monotonic();
   let result: CallResult;
@@ -116,7 +98,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
     return finish(fromError(error), minted.token);
   }
   const host = target.url.host;
-  const principal = minted.principal ?? resolved.source?.principal ?? null;
+  const principal = minted.principal ?? obtained.source?.principal ?? null;
   const service = serviceFromUrl(target.url.toString()) ?? serviceFromUrl(target.audience);
   const verdict = verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience);
   const t = result.timings;

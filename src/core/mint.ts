@@ -69,6 +69,30 @@ export async function mintIdToken(ctx: Context, source: MintSource, options: Min
 
 type Minted = Omit<MintResult, 'exchanges'>;
 
+export interface AccessTokenResult {
+  principal: string | null;
+  exchanges: Exchange[];
+  /** Expiry as the endpoint stated it, when it did. */
+  token: string;
+}
+
+/** An OAuth access token for the source (what `doctor` uses to show the credential works at all). */
+export async function mintAccessToken(ctx: Context, source: MintSource, options: Omit<MintOptions, 'audience'>): Promise<AccessTokenResult> {
+  const exchanges: Exchange[] = [];
+  const session: Session = {
+    ctx,
+    options: { ...options, audience: '' },
+    exchanges,
+    fetch: createRecordingFetch({ endpoints: options.endpoints, timeoutMs: options.timeoutMs, exchanges, baseFetch: ctx.fetch, ...(ctx.signal ? { signal: ctx.signal } : {}) }),
+  };
+  try {
+    const result = await accessToken(session, source);
+    return { ...result, exchanges };
+  } catch (err) {
+    throw Object.assign(err instanceof IdcallError ? err : classifyFailure(err, 'token', exchanges.at(-1)), { exchanges });
+  }
+}
+
 async function mint(s: Session, source: MintSource): Promise<Minted> {
   const { credential } = source;
   const { audience, impersonate } = s.options;

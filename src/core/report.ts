@@ -89,3 +89,34 @@ export function toRequestRecords(exchanges: Exchange[]): RequestRecord[] {
     ...(e.googleError ? { googleError: e.googleError } : {}),
   }));
 }
+
+export interface TokenReport {
+  version: typeof REPORT_VERSION;
+  command: 'token';
+  ok: boolean;
+  audience: string;
+  verdict: Verdict;
+  source: Source | null;
+  shadowed: Shadowed[];
+  steps: Step[];
+  token: { header: Record<string, unknown>; claims: Record<string, unknown> } | null;
+  exitCode: number;
+}
+
+export interface InspectReport {
+  version: typeof REPORT_VERSION;
+  command: 'inspect';
+  ok: boolean;
+  verdict: Verdict;
+  /** id_token, access_token (opaque ya29.…), or not_a_jwt. */
+  kind: 'id_token' | 'access_token' | 'not_a_jwt';
+  audience: string | null;
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+  /** Claims with times a person can read: "expires in 41 min", "expired 3 h ago". */
+  times: Record<string, string>;
+  findings: { status: 'ok' | 'warn' | 'fail'; code?: string; text: string }[];
+  signature: 'valid' | 'invalid' | 'unknown';
+  requests: RequestRecord[];
+  exitCode: number;
+}

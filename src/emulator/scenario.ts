@@ -74,7 +74,7 @@ export interface Switches {
   accessTokenStatus?: 401 | 403;
   /** Accept an ID token whose aud is the service URL with a trailing slash. */
   acceptTrailingSlashAudience?: boolean;
-  /** Accept user ID tokens whose aud is the gcloud CLI client id (documented for development). */
+  /** Accept ID tokens whose aud is the gcloud CLI client id (`gcloud auth print-identity-token` without --audiences). */
   acceptGcloudClientIdAudience?: boolean;
   /** Accept user ID tokens whose aud is the ADC login client id (reported to work by cloud-run-proxy users). */
   acceptAdcClientIdAudience?: boolean;

@@ -79,10 +79,9 @@ function audienceAccepted(state: EmulatorState, service: ServiceIdentity, aud: s
   const own = [service.localUrl, ...service.runUrls, ...(service.spec.customAudiences ?? [])];
   if (own.includes(aud)) return true;
   if (state.switches.acceptTrailingSlashAudience && aud.endsWith('/') && own.includes(aud.slice(0, -1))) return true;
-  if (member.startsWith('user:')) {
-    if (aud === GCLOUD_CLIENT_ID && state.switches.acceptGcloudClientIdAudience) return true;
-    if (aud === ADC_CLIENT_ID && state.switches.acceptAdcClientIdAudience) return true;
-  }
+  // gcloud's own client id: what `gcloud auth print-identity-token` uses without --audiences, for users and service accounts.
+  if (aud === GCLOUD_CLIENT_ID && state.switches.acceptGcloudClientIdAudience) return true;
+  if (member.startsWith('user:') && aud === ADC_CLIENT_ID && state.switches.acceptAdcClientIdAudience) return true;
   return false;
 }
 

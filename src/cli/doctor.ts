@@ -1,0 +1,22 @@
+// `idcall doctor`: every credential check, no target called.
+import type { Argv } from 'yargs';
+import { doctor } from '../core/doctor.ts';
+import { renderJson } from '../render/json.ts';
+import { renderDoctor } from '../render/doctor.ts';
+import { contextFor, type IO } from './io.ts';
+import { setting, sourceOptions, withSourceOptions } from './options.ts';
+import { styleFor } from './render.ts';
+
+export function doctorBuilder<T>(y: Argv<T>) {
+  return withSourceOptions(y)
+    .option('audience', { type: 'string', describe: 'Also mint an ID token for this audience' })
+    .example('$0 doctor', 'What credentials does this machine have, and do they work?')
+    .example('$0 doctor --audience https://hello-abc123-uc.a.run.app --json', 'Include an ID token for a service; machine-readable');
+}
+
+export async function doctorCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
+  const audience = setting(argv, io.env, 'audience');
+  const report = await doctor(contextFor(io), { ...sourceOptions(argv, io.env), ...(audience !== undefined ? { audience } : {}) });
+  io.stdout.write(argv.json ? renderJson(report) : renderDoctor(report, styleFor(io, argv)));
+  return report.exitCode;
+}

@@ -1,0 +1,42 @@
+// `idcall token`: the token alone on stdout, diagnostics on stderr only when it fails or with --verbose.
+import type { Argv } from 'yargs';
+import { printableToken } from '../core/token.ts';
+import { renderJson } from '../render/json.ts';
+import { redact, registerSecret } from '../render/redact.ts';
+import { renderSteps, renderVerdict } from '../render/table.ts';
+import { detectStyle } from '../render/style.ts';
+import { contextFor, type IO } from './io.ts';
+import { setting, sourceOptions, withSourceOptions } from './options.ts';
+
+export function tokenBuilder<T>(y: Argv<T>) {
+  return withSourceOptions(y)
+    .option('audience', { type: 'string', describe: 'Audience of the ID token, e.g. https://hello-abc123-uc.a.run.app (default: gcloud\'s client id, as gcloud does)' })
+    .option('include-email', { type: 'boolean', describe: 'Ask IAM to include email and email_verified when impersonating (always present for keys and the metadata server)' })
+    .option('format', { choices: ['standard', 'full'] as const, describe: 'Metadata-server token format (default full)' })
+    .option('decode', { type: 'boolean', describe: 'Print the decoded header and claims instead of the token' })
+    .option('verbose', { alias: 'v', type: 'boolean', describe: 'Show the steps on stderr even when it works' })
+    .example('curl -H "Authorization: Bearer $($0 token --audience https://hello-abc123-uc.a.run.app)" https://hello-abc123-uc.a.run.app', 'Use it with curl')
+    .example('$0 token --audience https://svc.example --impersonate-service-account invoker@proj.iam.gserviceaccount.com --decode', 'See the claims an impersonated token carries');
+}
+
+export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
+  const audience = setting(argv, io.env, 'audience');
+  const { report, token } = await printableToken(contextFor(io), {
+    ...sourceOptions(argv, io.env),
+    ...(audience !== undefined ? { audience } : {}),
+    includeEmail: Boolean(argv['include-email']),
+    ...(argv.format ? { format: argv.format as 'standard' | 'full' } : {}),
+  });
+  registerSecret(token);
+  if (argv.json) {
+    io.stdout.write(renderJson(report));
+    return report.exitCode;
+  }
+  const style = detectStyle(io.stderr, io.env, argv.color === false);
+  if (!report.ok || argv.verbose) io.stderr.write(redact(`${renderSteps(report.steps, style)}\n\n${renderVerdict(report.verdict, style)}\n`));
+  if (report.ok && token) {
+    // The one place a raw token reaches stdout: it is what this command is for.
+    io.stdout.write(argv.decode ? renderJson(report.token) : `${token}\n`);
+  }
+  return report.exitCode;
+}

@@ -1,0 +1,289 @@
+// `idcall doctor`: the whole credential picture of this machine, without calling any target.
+// It runs the same discover/load/mint steps as `call`; what it adds is the checks around them.
+import { readFile, stat } from 'node:fs/promises';
+import type { Context } from './context.ts';
+import { exitCodeFor, IdcallError, type CauseCode } from './errors.ts';
+import { readGcloudState } from './gcloud.ts';
+import { decodeJwtClaims } from './jwt.ts';
+import { mintAccessToken } from './mint.ts';
+import { REPORT_VERSION, toRequestRecords, type RequestRecord, type Shadowed, type Source, type StepStatus, type Verdict } from './report.ts';
+import { runDiscover, runLoad, runMint, StepFailure, type Resolved, type SourceOptions } from './steps.ts';
+import { GCLOUD_CLIENT_ID } from './token.ts';
+import type { Exchange } from './transport.ts';
+import { humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
+import { normaliseAudience } from './audience.ts';
+
+export interface Check {
+  id: string;
+  status: StepStatus;
+  durationMs: number;
+  summary: string;
+  details: string[];
+  fix: string;
+  code?: CauseCode;
+  requests: RequestRecord[];
+}
+
+export interface DoctorReport {
+  version: typeof REPORT_VERSION;
+  command: 'doctor';
+  ok: boolean;
+  verdict: Verdict;
+  source: Source | null;
+  shadowed: Shadowed[];
+  checks: Check[];
+  exitCode: number;
+}
+
+export interface DoctorOptions extends SourceOptions {
+  audience?: string;
+}
+
+const check = (id: string, status: StepStatus, summary: string, more: Partial<Omit<Check, 'id' | 'status' | 'summary'>> = {}): Check => ({
+  id,
+  status,
+  summary,
+  durationMs: more.durationMs ?? 0,
+  details: more.details ?? [],
+  fix: more.fix ?? '',
+  ...(more.code ? { code: more.code } : {}),
+  requests: more.requests ?? [],
+});
+
+export async function doctor(ctx: Context, options: DoctorOptions): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  const exchanges: Exchange[] = [];
+  const report: DoctorReport = { version: REPORT_VERSION, command: 'doctor', ok: false, verdict: { code: 'OK', summary: '', fix: '' }, source: null, shadowed: [], checks, exitCode: 0 };
+
+  // Independent probes run together: ADC discovery (with the metadata probe) and reading gcloud's own state.
+  const [discovered, gcloud] = await Promise.all([
+    runDiscover(ctx, { ...options, probeMetadata: 'always' }).catch((err: unknown) => err),
+    readGcloudState(ctx),
+  ]);
+  if (discovered instanceof StepFailure && discovered.error.code === 'USAGE_ERROR') {
+    checks.push(check('adc', 'fail', discovered.error.message, { fix: discovered.error.fix, code: 'USAGE_ERROR' }));
+    return finish(report);
+  }
+  const discovery = discovered instanceof StepFailure ? null : (discovered as Awaited<ReturnType<typeof runDiscover>>).discovery;
+  const candidates = discovered instanceof StepFailure ? [] : discovery?.candidates ?? [];
+  if (discovered instanceof StepFailure) {
+    checks.push(check('adc', 'fail', discovered.error.message, { fix: discovered.error.fix, code: discovered.error.code, requests: discovered.step.requests, details: discovered.step.details }));
+  } else if (options.source === 'gcloud') {
+    checks.push(check('adc', 'ok', 'ADC discovery skipped: --source gcloud uses the gcloud CLI\'s own credentials'));
+  } else {
+    candidates.forEach((c, i) => {
+      const winner = c === discovery!.winner;
+      const label = c.origin === 'metadata_server' ? `metadata server ${c.path} (${c.via})` : `${c.via} ${c.path}`;
+      checks.push(
+        check(`adc:${c.origin}`, winner ? 'ok' : c.present ? 'warn' : 'skipped', `${i + 1}. ${label}: ${winner ? 'in use' : c.present ? 'present but shadowed' : (c.note ?? 'absent')}`, {
+          ...(c.present && !winner ? { fix: `It is never used while the source above it exists; ${c.origin === 'well_known_file' ? 'unset GOOGLE_APPLICATION_CREDENTIALS to use your gcloud login' : 'remove the source above it to use this one'}.` } : {}),
+        }),
+      );
+    });
+    exchanges.push(...(discovery?.exchanges ?? []));
+  }
+
+  // gcloud's own state, read from its config directory without running it.
+  const adcPath = candidates.find((c) => c.origin === 'well_known_file');
+  const gcloudDetails = [`config directory ${gcloud.configDir}`, `active configuration ${gcloud.activeConfig}`, `account ${gcloud.account ?? '(none)'}`, `project ${gcloud.project ?? '(none)'}`];
+  if (gcloud.account && adcPath && !adcPath.present) {
+    checks.push(
+      check('gcloud', 'warn', `gcloud CLI is logged in as ${gcloud.account}, but there is no application-default login: Google's libraries and idcall do not use the CLI's login`, {
+        details: gcloudDetails,
+        fix: 'Run `gcloud auth application-default login` (or use --source gcloud to borrow the CLI\'s token).',
+      }),
+    );
+  } else {
+    checks.push(check('gcloud', 'ok', gcloud.account ? `gcloud CLI account ${gcloud.account}, project ${gcloud.project ?? '(none)'}` : 'gcloud CLI: no account configured', { details: gcloudDetails }));
+  }
+
+  // The credential itself, and whether it works.
+  let resolved: Resolved | null = null;
+  if (discovery?.winner || options.source === 'gcloud') {
+    try {
+      const loaded = await runLoad(ctx, discovery, options);
+      resolved = loaded.resolved;
+      report.source = resolved.source;
+      report.shadowed = resolved.shadowed;
+      const cred = resolved.credential;
+      checks.push(
+        check('credential', loaded.step.status, loaded.step.summary, {
+          details: loaded.step.details,
+          durationMs: loaded.step.durationMs,
+          ...(cred?.warnings.length ? { fix: cred.warnings.map((w) => w.replace(/^.*Run: /, '')).join('; ') } : {}),
+        }),
+      );
+      checks.push(...(await configurationChecks(ctx, resolved, options)));
+    } catch (err) {
+      if (!(err instanceof StepFailure)) throw err;
+      checks.push(check('credential', 'fail', err.error.message, { fix: err.error.fix, code: err.error.code }));
+    }
+  }
+
+  if (resolved && resolved.source?.type !== 'gcloud') {
+    const tokenOptions = { endpoints: { ...options.endpoints }, timeoutMs: options.authTimeoutMs, ...(options.impersonate ? { impersonate: options.impersonate } : {}) };
+    const t0 = ctx.monotonic();
+    try {
+      const access = await mintAccessToken(ctx, { credential: resolved.credential, ...(resolved.discovery ? { metadata: resolved.discovery.metadata } : {}) }, tokenOptions);
+      exchanges.push(...access.exchanges);
+      if (access.principal && report.source && !report.source.principal) report.source.principal = access.principal;
+      checks.push(check('access-token', 'ok', `access token obtained${access.principal ? ` for ${access.principal}` : ''}`, { durationMs: Math.round(ctx.monotonic() - t0), requests: toRequestRecords(access.exchanges) }));
+    } catch (err) {
+      const e = err instanceof IdcallError ? err : new IdcallError('TOKEN_ENDPOINT_ERROR', String(err));
+      const failed = (err as { exchanges?: Exchange[] }).exchanges ?? [];
+      exchanges.push(...failed);
+      checks.push(check('access-token', 'fail', e.message, { fix: e.fix, code: e.code, durationMs: Math.round(ctx.monotonic() - t0), requests: toRequestRecords(failed) }));
+    }
+  }
+
+  // An ID token: for the audience asked, or, for impersonation, gcloud's default audience to learn whether generateIdToken is allowed.
+  const impersonating = Boolean(options.impersonate) || resolved?.source?.type === 'impersonated_service_account' || resolved?.source?.type === 'external_account';
+  if (resolved && (options.audience !== undefined || impersonating)) {
+    const audience = options.audience !== undefined ? normaliseAudience(options.audience) : GCLOUD_CLIENT_ID;
+    try {
+      const m = await runMint(ctx, resolved, audience, options);
+      exchanges.push(...m.minted.exchanges);
+      const user = m.minted.userToken && options.audience !== undefined;
+      checks.push(
+        check('id-token', user ? 'warn' : 'ok', `${m.step.summary}${options.audience === undefined ? ' (probe with gcloud\'s default audience: generateIdToken is allowed)' : ''}`, {
+          durationMs: m.step.durationMs,
+          details: m.step.details,
+          requests: m.step.requests,
+          ...(user ? { fix: 'A user cannot mint a token for a URL: impersonate a service account (--impersonate-service-account SA).', code: 'USER_TOKEN_AUDIENCE' as const } : {}),
+        }),
+      );
+      if (gcloud.account && resolved.source?.type === 'authorized_user') {
+        const email = decodeJwtClaims(m.minted.token)?.email;
+        if (typeof email === 'string' && email !== gcloud.account) {
+          checks.push(check('gcloud-vs-adc', 'warn', `The gcloud CLI is logged in as ${gcloud.account}, but Application Default Credentials belong to ${email}`, { fix: 'Run `gcloud auth application-default login` as the account you mean, or switch the CLI: gcloud config set account EMAIL' }));
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof StepFailure)) throw err;
+      checks.push(check('id-token', 'fail', err.error.message, { fix: err.error.fix, code: err.error.code, durationMs: err.step.durationMs, requests: err.step.requests }));
+    }
+  }
+
+  checks.push(...environmentChecks(ctx, exchanges, candidates));
+  return finish(report);
+}
+
+function finish(report: DoctorReport): DoctorReport {
+  const failed = report.checks.find((c) => c.status === 'fail');
+  if (failed) report.verdict = { code: failed.code ?? 'NO_CREDENTIALS', summary: failed.summary, fix: failed.fix };
+  else if (!report.source) report.verdict = { code: 'NO_CREDENTIALS', summary: 'No Application Default Credentials found.', fix: 'Run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS.' };
+  else {
+    const warnings = report.checks.filter((c) => c.status === 'warn').length;
+    report.verdict = { code: 'OK', summary: `Credentials work (${report.source.type}${report.source.principal ? `, ${report.source.principal}` : ''})${warnings ? `; ${warnings} warning${warnings > 1 ? 's' : ''} above` : ''}.`, fix: '' };
+  }
+  if (!report.source && !failed) {
+    report.checks.push(check('verdict', 'fail', report.verdict.summary, { fix: report.verdict.fix, code: 'NO_CREDENTIALS' }));
+  }
+  report.ok = report.verdict.code === 'OK';
+  report.exitCode = report.ok ? 0 : exitCodeFor(report.verdict.code, report.verdict.code === 'USAGE_ERROR' ? undefined : 'load');
+  return report;
+}
+
+/** Impersonation and federation specifics, quota project and universe domain. */
+async function configurationChecks(ctx: Context, resolved: Resolved, options: DoctorOptions): Promise<Check[]> {
+  const out: Check[] = [];
+  const json = resolved.credential?.json ?? {};
+  const type = resolved.credential?.type;
+  if (type === 'impersonated_service_account' || options.impersonate) {
+    const source = type === 'impersonated_service_account' ? (json.source_credentials as Record<string, unknown>) : json;
+    const delegates = (options.delegates ?? (json.delegates as string[] | undefined) ?? []) as string[];
+    const target = options.impersonate ?? resolved.credential?.principal;
+    out.push(
+      check('impersonation', 'ok', `impersonates ${target}`, {
+        details: [`source: ${String(source?.type ?? resolved.source?.type)} ${String(source?.client_email ?? source?.account ?? '')}`.trim(), `delegates: ${delegates.length ? delegates.join(' → ') : '(none)'}`],
+      }),
+    );
+  }
+  if (type === 'external_account') {
+    const cs = (json.credential_source ?? {}) as Record<string, any>;
+    const kind = cs.file ? 'file' : cs.url ? 'url' : cs.executable ? 'executable' : cs.environment_id ? String(cs.environment_id) : cs.certificate ? 'certificate' : 'unknown';
+    const details = [`audience ${String(json.audience)}`, `subject token type ${String(json.subject_token_type)}`, `subject token from ${kind}${cs.file ? ` ${cs.file}` : cs.url ? ` ${cs.url}` : ''}`, `STS ${String(options.endpoints.sts ?? json.token_url ?? 'https://sts.googleapis.com/v1/token')}`, `impersonates ${resolved.credential?.principal ?? '(nobody: federation alone cannot mint ID tokens)'}`];
+    let status: StepStatus = 'ok';
+    let summary = `workload identity federation via ${kind}`;
+    let fix = '';
+    if (cs.file) {
+      try {
+        const info = await stat(cs.file);
+        if (!info.isFile()) throw new Error('not a regular file');
+        const text = (await readFile(cs.file, 'utf8')).trim();
+        const token = cs.format?.type === 'json' ? JSON.parse(text)[cs.format.subject_token_field_name] : text;
+        const exp = typeof token === 'string' ? decodeJwtClaims(token)?.exp : undefined;
+        if (typeof exp === 'number' && exp * 1000 < ctx.now()) {
+          status = 'fail';
+          summary = `the subject token in ${cs.file} expired ${humanDuration(ctx.now() / 1000 - exp)} ago`;
+          fix = 'Whatever writes the subject token file (a CI step, a sidecar) must refresh it before it expires.';
+        } else summary += `; subject token readable${typeof exp === 'number' ? `, expires in ${humanDuration(exp - ctx.now() / 1000)}` : ''}`;
+      } catch (err) {
+        status = 'fail';
+        summary = `the subject token file ${cs.file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+        fix = 'Check credential_source.file in the configuration and that the process writing it runs.';
+      }
+    }
+    if (cs.executable && ctx.env.GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES !== '1') {
+      status = 'fail';
+      summary = 'the subject token comes from an executable, but GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES is not 1';
+      fix = 'export GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1 (after reviewing the command in the configuration).';
+    }
+    if (!json.service_account_impersonation_url && !options.impersonate) {
+      status = status === 'fail' ? status : 'warn';
+      fix ||= 'Add service-account impersonation (gcloud iam workload-identity-pools create-cred-config … --service-account=SA) to mint ID tokens.';
+    }
+    out.push(check('federation', status, summary, { details, fix, ...(status === 'fail' ? { code: 'FEDERATION_FAILED' as const } : {}) }));
+  }
+  const quota = ctx.env.GOOGLE_CLOUD_QUOTA_PROJECT ?? (json.quota_project_id as string | undefined);
+  const universe = (json.universe_domain as string | undefined) ?? 'googleapis.com';
+  out.push(
+    check('quota-universe', universe === 'googleapis.com' ? 'ok' : 'warn', `quota project ${quota ?? '(none)'}${ctx.env.GOOGLE_CLOUD_QUOTA_PROJECT ? ' (GOOGLE_CLOUD_QUOTA_PROJECT)' : ''}, universe ${universe}`, {
+      ...(universe !== 'googleapis.com' ? { fix: `This credential belongs to the ${universe} universe: Cloud Run in googleapis.com will not accept its tokens.` } : {}),
+    }),
+  );
+  return out;
+}
+
+/** What breaks auth silently: proxies that swallow the metadata server, a wrong clock, a metadata override pointing nowhere. */
+function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { origin: string; present: boolean; via: string; path: string | null; note?: string }[]): Check[] {
+  const out: Check[] = [];
+  const env = ctx.env;
+  const proxy = env.HTTPS_PROXY ?? env.https_proxy ?? env.HTTP_PROXY ?? env.http_proxy;
+  if (proxy) {
+    const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(',').map((s) => s.trim());
+    const covered = noProxy.includes('*') || (noProxy.some((h) => h === '169.254.169.254') && noProxy.some((h) => /metadata(\.google\.internal)?$/.test(h)));
+    out.push(
+      covered
+        ? check('proxy', 'ok', 'HTTP(S)_PROXY is set and NO_PROXY exempts the metadata server')
+        : check('proxy', 'warn', `HTTP(S)_PROXY is set (${redactProxy(proxy)}) but NO_PROXY does not exempt the metadata server: clients that honour the proxy send metadata requests to it`, {
+            fix: 'export NO_PROXY=169.254.169.254,metadata,metadata.google.internal${NO_PROXY:+,$NO_PROXY}',
+          }),
+    );
+  }
+  const dated = [...exchanges].reverse().find((e) => e.date && e.status !== undefined && !/computeMetadata/.test(e.url));
+  if (dated) {
+    const skew = Math.round(ctx.now() / 1000 - Date.parse(dated.date!) / 1000);
+    out.push(
+      Math.abs(skew) > SKEW_TOLERANCE_S
+        ? check('clock', 'warn', `this machine's clock is ${humanDuration(Math.abs(skew))} ${skew > 0 ? 'ahead of' : 'behind'} Google's (from the Date header of ${new URL(dated.url).host})`, { fix: 'Synchronise the clock: sudo timedatectl set-ntp true', code: 'CLOCK_SKEW' })
+        : check('clock', 'ok', `clock within ${SKEW_TOLERANCE_S} s of Google's (${skew >= 0 ? '+' : ''}${skew} s)`),
+    );
+  } else out.push(check('clock', 'skipped', 'clock not compared: no Google endpoint answered'));
+  const meta = candidates.find((c) => c.origin === 'metadata_server');
+  if (meta && meta.via !== 'default address' && !meta.present) {
+    out.push(check('metadata-host', 'warn', `${meta.via} points at ${meta.path}, which is not a metadata server (${meta.note ?? 'no answer'})`, { fix: `Unset ${meta.via} off Google Cloud, or point it at a metadata server (host:port).` }));
+  }
+  return out;
+}
+
+function redactProxy(proxy: string): string {
+  try {
+    const url = new URL(proxy);
+    url.username = url.username ? '***' : '';
+    url.password = url.password ? '***' : '';
+    return url.toString();
+  } catch {
+    return 'set';
+  }
+}
