@@ -2,12 +2,13 @@
 // It runs the same discover/load/mint steps as `call`; what it adds is the checks around them.
 import { readFile, stat } from 'node:fs/promises';
 import type { Context } from './context.ts';
-import { exitCodeFor, IdcallError, type CauseCode } from './errors.ts';
+import { asIdcallError, exitCodeFor, IdcallError, type CauseCode } from './errors.ts';
 import { readGcloudState } from './gcloud.ts';
 import { decodeJwtClaims } from './jwt.ts';
 import { mintAccessToken } from './mint.ts';
 import { REPORT_VERSION, toRequestRecords, type RequestRecord, type Shadowed, type Source, type StepStatus, type Verdict } from './report.ts';
-import { runDiscover, runLoad, runMint, StepFailure, type Resolved, type SourceOptions } from './steps.ts';
+import { runLoad, runMint, StepFailure, type Resolved, type SourceOptions } from './steps.ts';
+import { discover, type Discovery } from './discover.ts';
 import { GCLOUD_CLIENT_ID } from './token.ts';
 import type { Exchange } from './transport.ts';
 import { humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
@@ -57,30 +58,39 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
 
   // Independent probes run together: ADC discovery (with the metadata probe) and reading gcloud's own state.
   const [discovered, gcloud] = await Promise.all([
-    runDiscover(ctx, { ...options, probeMetadata: 'always' }).catch((err: unknown) => err),
+    options.source === 'gcloud'
+      ? Promise.resolve(null)
+      : discover(ctx, { ...(options.credentials !== undefined ? { credentialsFlag: options.credentials } : {}), metadataTimeoutMs: options.metadataTimeoutMs, probeMetadata: 'always' }).catch((err: unknown) => asIdcallError(err, 'USAGE_ERROR')),
     readGcloudState(ctx),
   ]);
-  if (discovered instanceof StepFailure && discovered.error.code === 'USAGE_ERROR') {
-    checks.push(check('adc', 'fail', discovered.error.message, { fix: discovered.error.fix, code: 'USAGE_ERROR' }));
+  if (discovered instanceof IdcallError) {
+    checks.push(check('adc', 'fail', discovered.message, { fix: discovered.fix, code: discovered.code }));
     return finish(report);
   }
-  const discovery = discovered instanceof StepFailure ? null : (discovered as Awaited<ReturnType<typeof runDiscover>>).discovery;
-  const candidates = discovered instanceof StepFailure ? [] : discovery?.candidates ?? [];
-  if (discovered instanceof StepFailure) {
-    checks.push(check('adc', 'fail', discovered.error.message, { fix: discovered.error.fix, code: discovered.error.code, requests: discovered.step.requests, details: discovered.step.details }));
-  } else if (options.source === 'gcloud') {
+  const discovery: Discovery | null = discovered;
+  const candidates = discovery?.candidates ?? [];
+  if (!discovery) {
     checks.push(check('adc', 'ok', 'ADC discovery skipped: --source gcloud uses the gcloud CLI\'s own credentials'));
   } else {
     candidates.forEach((c, i) => {
-      const winner = c === discovery!.winner;
+      const winner = c === discovery.winner;
       const label = c.origin === 'metadata_server' ? `metadata server ${c.path} (${c.via})` : `${c.via} ${c.path}`;
       checks.push(
         check(`adc:${c.origin}`, winner ? 'ok' : c.present ? 'warn' : 'skipped', `${i + 1}. ${label}: ${winner ? 'in use' : c.present ? 'present but shadowed' : (c.note ?? 'absent')}`, {
           ...(c.present && !winner ? { fix: `It is never used while the source above it exists; ${c.origin === 'well_known_file' ? 'unset GOOGLE_APPLICATION_CREDENTIALS to use your gcloud login' : 'remove the source above it to use this one'}.` } : {}),
+          ...(c.origin === 'metadata_server' ? { requests: toRequestRecords(discovery.exchanges) } : {}),
         }),
       );
     });
-    exchanges.push(...(discovery?.exchanges ?? []));
+    exchanges.push(...discovery.exchanges);
+    if (!discovery.winner) {
+      checks.push(
+        check('adc', 'fail', 'No Application Default Credentials found: no --credentials, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud application-default login, and no metadata server.', {
+          fix: 'Run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key or credential file, or pass --credentials FILE.',
+          code: 'NO_CREDENTIALS',
+        }),
+      );
+    }
   }
 
   // gcloud's own state, read from its config directory without running it.

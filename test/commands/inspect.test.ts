@@ -1,0 +1,91 @@
+// `idcall inspect`: what a token is and whether a target would take it; garbage gets one line and exit 2.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { defaultScenario, startEmulator, type Emulator } from '../../src/emulator/index.ts';
+import { run } from '../../src/cli/main.ts';
+import { closedPort, idcall, json } from '../helpers/cli.ts';
+
+let emu: Emulator;
+let stale: Emulator;
+let fresh: string;
+let expired: string;
+let userToken: string;
+let accessToken: string;
+
+const md = (e: Emulator, path: string) => fetch(`${e.urls.metadata}/computeMetadata/v1/${path}`, { headers: { 'Metadata-Flavor': 'Google' } });
+
+before(async () => {
+  emu = await startEmulator();
+  // Google's clock two hours behind: what it issues has already expired by ours.
+  stale = await startEmulator({ ...defaultScenario(), switches: { clockOffsetSeconds: -7200 } });
+  fresh = await (await md(emu, 'instance/service-accounts/default/identity?audience=https://svc.example')).text();
+  expired = await (await md(stale, 'instance/service-accounts/default/identity?audience=https://svc.example')).text();
+  accessToken = ((await (await md(emu, 'instance/service-accounts/default/token')).json()) as { access_token: string }).access_token;
+  const u = emu.userCredentials('alice@example.com');
+  const res = await fetch(emu.urls.token, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', client_id: u.client_id!, client_secret: u.client_secret!, refresh_token: u.refresh_token! }) });
+  userToken = ((await res.json()) as { id_token: string }).id_token;
+});
+after(async () => {
+  await emu.close();
+  await stale.close();
+});
+
+const env = () => ({ HOME: '/nonexistent', IDCALL_CERTS_URL: emu.urls.jwks });
+
+const cases: { name: string; token: () => string; audience?: string; exit: number; code: string; text?: RegExp }[] = [
+  { name: 'a fresh token for its audience', token: () => fresh, audience: 'https://svc.example', exit: 0, code: 'OK', text: /expires in (59|60) min/ },
+  { name: 'audience normalised: trailing slash, path, default port', token: () => fresh, audience: 'https://svc.example:443/some/path/', exit: 0, code: 'OK' },
+  { name: 'without --audience: valid', token: () => fresh, exit: 0, code: 'OK' },
+  { name: 'wrong audience', token: () => fresh, audience: 'https://other.example', exit: 4, code: 'AUDIENCE_MISMATCH', text: /aud is https:\/\/svc\.example, but the target expects https:\/\/other\.example/ },
+  { name: 'expired', token: () => expired, exit: 4, code: 'TOKEN_EXPIRED', text: /expired 60 min ago/ },
+  { name: 'an opaque access token', token: () => accessToken, audience: 'https://svc.example', exit: 4, code: 'AUDIENCE_MISMATCH', text: /access token/ },
+  { name: 'tampered signature', token: () => fresh.slice(0, -8) + 'AAAAAAAA', audience: 'https://svc.example', exit: 4, code: 'AUDIENCE_MISMATCH', text: /signature/ },
+  { name: 'a user token (client-id audience)', token: () => userToken, audience: 'https://svc.example', exit: 4, code: 'USER_TOKEN_AUDIENCE', text: /OAuth client/ },
+  { name: 'a whole Authorization header line', token: () => `Authorization: Bearer ${fresh}`, audience: 'https://svc.example', exit: 0, code: 'OK' },
+];
+for (const c of cases) {
+  test(`inspect: ${c.name} → exit ${c.exit} ${c.code}`, async () => {
+    const args = ['inspect', c.token(), ...(c.audience ? ['--audience', c.audience] : [])];
+    const human = await idcall(args, env());
+    const report = json(await idcall([...args, '--json'], env()));
+    assert.equal(human.code, c.exit, human.stdout + human.stderr);
+    assert.equal(report.verdict.code, c.code);
+    assert.equal(report.exitCode, c.exit);
+    if (c.text) assert.match(human.stdout, c.text);
+    assert.ok(!human.stdout.includes(c.token().replace(/^Authorization: Bearer /, '')), 'the token itself is not echoed');
+  });
+}
+
+test('inspect reads stdin with -', async () => {
+  const stdin = new PassThrough();
+  stdin.end(`Bearer ${fresh}\n`);
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (c) => (out += c));
+  const code = await run(['inspect', '-', '--audience', 'https://svc.example'], { stdout, stderr: new PassThrough(), stdin, env: env() });
+  assert.equal(code, 0);
+  assert.match(out, /Fit for https:\/\/svc\.example/);
+});
+
+test('inspect with certificates unreachable says so and still judges the rest', async () => {
+  const result = await idcall(['inspect', fresh, '--audience', 'https://svc.example'], { ...env(), IDCALL_CERTS_URL: `http://127.0.0.1:${await closedPort()}/certs` });
+  assert.equal(result.code, 0);
+  assert.match(result.stdout, /signature not checked: certificates unreachable/);
+});
+
+const garbage: [string, string][] = [
+  ['not a JWT', 'hello'],
+  ['bad base64', 'a$b.c$d.e'],
+  ['bad JSON', `${Buffer.from('{nope').toString('base64url')}.e30.sig`],
+  ['huge input', 'x'.repeat(200_000)],
+  ['two words', 'one two'],
+];
+for (const [name, input] of garbage) {
+  test(`inspect garbage (${name}) → one line, exit 2, no stack trace`, async () => {
+    const result = await idcall(['inspect', input], env());
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^error \[USAGE_ERROR\]: .+\n  Fix: .+\n$/);
+  });
+}
