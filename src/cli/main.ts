@@ -40,6 +40,10 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
         const { doctorCommand } = await import('./doctor.ts');
         return await doctorCommand(argv, io);
       }
+      case 'proxy': {
+        const { proxyCommand } = await import('./proxy.ts');
+        return await proxyCommand(argv, io, runOptions.until ?? new Promise(() => {}));
+      }
       case 'emulator': {
         const { emulatorCommand } = await import('./emulator.ts');
         return await emulatorCommand(argv, io, runOptions.until ?? new Promise(() => {}));
@@ -69,6 +73,7 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
   const { tokenBuilder } = await import('./token.ts');
   const { inspectBuilder } = await import('./inspect.ts');
   const { doctorBuilder } = await import('./doctor.ts');
+  const { proxyBuilder } = await import('./proxy.ts');
   let failure: IdcallError | undefined;
   const parser = withGlobalOptions(yargs(args))
     .scriptName('idcall')
@@ -77,6 +82,7 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     .command('doctor', 'Check every credential source on this machine and whether it works, without calling a target', doctorBuilder)
     .command('token', 'Print an ID token for an audience (the gcloud auth print-identity-token of every ADC source)', tokenBuilder)
     .command('inspect [token]', 'Explain a token you already have, and whether a target would accept it', inspectBuilder)
+    .command('proxy', 'Token-injecting proxy: a local port for one private service, or an HTTP_PROXY sidecar', proxyBuilder)
     .command('emulator', 'Run a local emulator of Google\'s auth endpoints and private services', emulatorBuilder)
     .demandCommand(1, 'Name a command, or pass a URL to call.')
     .strict()

@@ -1,0 +1,88 @@
+// `idcall proxy`: wire options to the proxy server, print the start-up line and the access log.
+import type { Argv } from 'yargs';
+import { isLoopback, normaliseAudience, parseTargetUrl } from '../core/audience.ts';
+import { usageError } from '../core/errors.ts';
+import { cachedMinter, createMinter } from '../core/minter.ts';
+import { redact } from '../render/redact.ts';
+import { startProxy, type AccessLogEntry } from '../proxy/server.ts';
+import { contextFor, type IO } from './io.ts';
+import { parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
+
+export function proxyBuilder<T>(y: Argv<T>) {
+  return withSourceOptions(y)
+    .option('target', { type: 'string', describe: 'Reverse mode: forward every request to this URL with a token for it' })
+    .option('forward', { type: 'boolean', describe: 'Forward mode (HTTP_PROXY sidecar): absolute-form requests for allowed hosts get a token' })
+    .option('listen', { type: 'string', describe: 'Address to listen on (default 127.0.0.1:8080 reverse, 127.0.0.1:8000 forward; IDCALL_LISTEN)' })
+    .option('audience', { type: 'string', describe: 'Reverse mode: token audience (custom domains, custom audiences)' })
+    .option('allow-host', { type: 'string', array: true, describe: "Forward mode: hosts that get a token (default '*.run.app' '*.cloudfunctions.net')" })
+    .option('strict', { type: 'boolean', describe: 'Forward mode: refuse hosts that are not allowed instead of passing them through' })
+    .option('upgrade-http', { type: 'boolean', default: true, describe: 'Forward mode: send plain-http requests for allowed hosts upstream over https (--no-upgrade-http keeps http)' })
+    .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, describe: 'Header that carries the token (default Authorization; a client\'s own Authorization is always kept)' })
+    .option('log-format', { choices: ['text', 'json', 'none'] as const, describe: 'Access log on stderr (default text)' })
+    .option('upstream-timeout', { type: 'string', describe: 'Upstream limit for response headers and idle body (default 60s)' })
+    .option('shutdown-timeout', { type: 'string', describe: 'How long SIGTERM waits for in-flight requests (default 10s)' })
+    .example('$0 proxy --target https://hello-abc123-uc.a.run.app', 'Local port 8080 forwards to a private service')
+    .example("HTTP_PROXY=http://127.0.0.1:8000 … & $0 proxy --forward --allow-host '*.run.app'", 'Sidecar for unchanged clients');
+}
+
+export async function proxyCommand(argv: Record<string, unknown>, io: IO, until: Promise<unknown>): Promise<number> {
+  const forward = Boolean(argv.forward);
+  const targetRaw = argv.target as string | undefined;
+  if (forward === (targetRaw !== undefined)) throw usageError('Choose one mode: --target URL (reverse) or --forward (HTTP_PROXY sidecar).', 'idcall proxy --target https://svc-abc.a.run.app, or idcall proxy --forward');
+  if (forward && argv.audience !== undefined) throw usageError('--audience goes with --target: in forward mode each host is its own audience.', 'Drop --audience, or use --target.');
+  const target = targetRaw !== undefined ? parseTargetUrl(targetRaw).url : undefined;
+  const { host, port } = parseListen(setting(argv, io.env, 'listen') ?? (forward ? '127.0.0.1:8000' : '127.0.0.1:8080'));
+  const format = (argv['log-format'] as string | undefined) ?? 'text';
+  const audience = argv.audience !== undefined ? normaliseAudience(String(argv.audience)) : undefined;
+  const ctx = contextFor(io);
+  const source = sourceOptions(argv, io.env);
+  const minter = await createMinter(ctx, source);
+  const err = (line: string) => io.stderr.write(redact(line) + '\n');
+  const cache = cachedMinter(minter, { onRefreshError: (aud, e) => err(`idcall proxy: background refresh for ${aud} failed (${(e as Error).message}); the current token is served until it expires`) });
+
+  const proxy = await startProxy({
+    mode: forward ? 'forward' : 'reverse',
+    ...(target ? { target } : {}),
+    ...(audience ? { audience } : {}),
+    allowHosts: (argv['allow-host'] as string[] | undefined) ?? ['*.run.app', '*.cloudfunctions.net'],
+    strict: Boolean(argv.strict),
+    upgradeHttp: argv['upgrade-http'] !== false,
+    headerName: (argv['header-name'] as 'Authorization' | 'X-Serverless-Authorization' | undefined) ?? 'Authorization',
+    host,
+    port,
+    cache,
+    upstreamTimeoutMs: parseDuration(argv['upstream-timeout'] as string | undefined, 60_000, 'upstream-timeout'),
+    shutdownTimeoutMs: parseDuration(argv['shutdown-timeout'] as string | undefined, 10_000, 'shutdown-timeout'),
+    ...(format === 'none' ? {} : { onLog: (e: AccessLogEntry) => io.stderr.write(redact(format === 'json' ? JSON.stringify(e) : textLine(e)) + '\n') }),
+  });
+
+  const identity = `${minter.source.principal ?? 'unknown principal'} (${minter.source.type} from ${minter.source.origin}${minter.source.path ? ` ${minter.source.path}` : ''})`;
+  if (!isLoopback(host)) err(`idcall proxy: WARNING: listening on ${host}, not loopback. Anyone who can reach this address can call the target as ${minter.source.principal ?? 'this identity'}.`);
+  if (target) {
+    const aud = audience ?? target.origin;
+    // Warm the cache so the first request does not wait, and so a broken setup shows at start.
+    await cache.get(aud).then(
+      () => err(`idcall proxy: listening on ${proxy.url} → ${target.origin} (audience ${aud}) as ${minter.source.principal ?? identity}`),
+      (e: Error & { code?: string; fix?: string }) => err(`idcall proxy: listening on ${proxy.url} → ${target.origin}, but no token could be minted yet [${e.code}]: ${e.message}${e.fix ? `\n  Fix: ${e.fix}` : ''}`),
+    );
+  } else {
+    err(`idcall proxy: forward proxy on ${proxy.url} (set HTTP_PROXY=${proxy.url}); tokens for ${((argv['allow-host'] as string[] | undefined) ?? ['*.run.app', '*.cloudfunctions.net']).join(', ')} as ${identity}`);
+  }
+  err(`idcall proxy: health ${proxy.url}/__idcall/health, metrics ${proxy.url}/__idcall/metrics`);
+  await until;
+  err('idcall proxy: shutting down, finishing in-flight requests');
+  await proxy.close();
+  return 0;
+}
+
+function textLine(e: AccessLogEntry): string {
+  return `${e.time} ${e.method} ${e.host} ${e.path} ${e.status} ${e.upstreamMs === null ? '-' : `${e.upstreamMs}ms`} token=${e.token}${e.error ? ` error=${e.error}` : ''}`;
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+))?:?(\d+)$/.exec(value.trim());
+  if (!match) throw usageError(`--listen ${JSON.stringify(value)} is not HOST:PORT.`, 'Use --listen 127.0.0.1:8080.');
+  const port = Number(match[3]);
+  if (port > 65535) throw usageError(`--listen port ${port} is out of range.`, 'Use a port from 0 to 65535.');
+  return { host: match[1] ?? match[2] ?? '127.0.0.1', port };
+}

@@ -1,0 +1,104 @@
+// One ID token per audience, shared by every concurrent caller: a single in-flight mint per audience,
+// refreshed in the background ahead of expiry so that warm callers never wait.
+import { decodeJwtClaims } from './jwt.ts';
+
+export type CacheResult = 'hit' | 'miss' | 'refresh';
+
+export interface CachedToken {
+  token: string;
+  /** Expiry in ms since the epoch, from the token's exp claim. */
+  expiresAt: number;
+}
+
+export interface TokenCacheOptions {
+  /** Wall clock (ms). */
+  now?: () => number;
+  /** Start a background refresh when this fraction of the lifetime is left (default 0.25, at most 5 min before expiry). */
+  refreshFraction?: number;
+  /** A token with less than this left is not handed out (default 10 s): it could expire in flight. */
+  safetyMs?: number;
+  /** Told about background refresh failures (the old token keeps being served until it expires). */
+  onRefreshError?: (audience: string, err: unknown) => void;
+}
+
+interface Entry {
+  current?: CachedToken;
+  issuedAt?: number;
+  inflight?: Promise<CachedToken>;
+}
+
+export class TokenCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly now: () => number;
+  private readonly refreshFraction: number;
+  private readonly safetyMs: number;
+  private readonly mint: (audience: string) => Promise<string>;
+  private readonly onRefreshError: (audience: string, err: unknown) => void;
+  /** Mints started, by audience: what tests and metrics count. */
+  readonly mints = new Map<string, number>();
+
+  constructor(mint: (audience: string) => Promise<string>, options: TokenCacheOptions = {}) {
+    this.mint = mint;
+    this.now = options.now ?? Date.now;
+    this.refreshFraction = options.refreshFraction ?? 0.25;
+    this.safetyMs = options.safetyMs ?? 10_000;
+    this.onRefreshError = options.onRefreshError ?? (() => {});
+  }
+
+  async get(audience: string): Promise<{ token: string; result: CacheResult }> {
+    const entry = this.entry(audience);
+    const now = this.now();
+    const current = entry.current;
+    const lifetime = current ? current.expiresAt - (entry.issuedAt ?? now) : 0;
+    // Short-lived tokens (tests, custom lifetimes) scale the margin down with them.
+    if (current && current.expiresAt - now > Math.min(this.safetyMs, lifetime * 0.1)) {
+      const refreshAt = current.expiresAt - Math.min(lifetime * this.refreshFraction, 5 * 60_000);
+      if (now >= refreshAt && !entry.inflight) {
+        this.start(audience, entry).catch((err) => this.onRefreshError(audience, err));
+        return { token: current.token, result: 'refresh' };
+      }
+      return { token: current.token, result: 'hit' };
+    }
+    const pending = entry.inflight ?? this.start(audience, entry);
+    const fresh = await pending;
+    return { token: fresh.token, result: current ? 'refresh' : 'miss' };
+  }
+
+  /** Drop `token` if it is still the cached one (an upstream said 401 to it); the next get() mints. */
+  invalidate(audience: string, token: string): void {
+    const entry = this.entries.get(audience);
+    if (entry?.current?.token === token) delete entry.current;
+  }
+
+  peek(audience: string): CachedToken | undefined {
+    return this.entries.get(audience)?.current;
+  }
+
+  private entry(audience: string): Entry {
+    let entry = this.entries.get(audience);
+    if (!entry) this.entries.set(audience, (entry = {}));
+    return entry;
+  }
+
+  private start(audience: string, entry: Entry): Promise<CachedToken> {
+    this.mints.set(audience, (this.mints.get(audience) ?? 0) + 1);
+    const startedAt = this.now();
+    const inflight = this.mint(audience).then(
+      (token) => {
+        const claims = decodeJwtClaims(token);
+        const fresh = { token, expiresAt: typeof claims?.exp === 'number' ? claims.exp * 1000 : startedAt + 3_600_000 };
+        entry.current = fresh;
+        // The metadata server hands out cached tokens part-way through their life: measure from iat.
+        entry.issuedAt = typeof claims?.iat === 'number' ? Math.min(claims.iat * 1000, startedAt) : startedAt;
+        entry.inflight = undefined;
+        return fresh;
+      },
+      (err: unknown) => {
+        entry.inflight = undefined;
+        throw err;
+      },
+    );
+    entry.inflight = inflight;
+    return inflight;
+  }
+}

@@ -1,0 +1,61 @@
+// RFC 9110 §7.6.1: hop-by-hop headers (and any the Connection header names) are not forwarded.
+import type { IncomingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+export function hopByHop(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Set<string> {
+  const named = new Set(HOP_BY_HOP);
+  const connection = headers.connection;
+  for (const value of Array.isArray(connection) ? connection : connection ? [connection] : []) {
+    for (const token of String(value).split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name) named.add(name);
+    }
+  }
+  return named;
+}
+
+/** End-to-end headers only; `keep` re-admits some (an upgrade request must carry Connection and Upgrade). */
+export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, keep: string[] = []): Record<string, string | string[]> {
+  const drop = hopByHop(headers);
+  for (const k of keep) drop.delete(k);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || drop.has(name.toLowerCase())) continue;
+    out[name.toLowerCase()] = value;
+  }
+  return out;
+}
+
+export function appendVia(existing: string | string[] | undefined, protocol = '1.1'): string {
+  const via = `${protocol} idcall`;
+  const prior = Array.isArray(existing) ? existing.join(', ') : existing;
+  return prior ? `${prior}, ${via}` : via;
+}
+
+export type TokenHeader = 'authorization' | 'x-serverless-authorization';
+
+/**
+ * Put the token where the target reads it without clobbering the client's own credentials:
+ * a client Authorization header stays, and the token goes to X-Serverless-Authorization.
+ * Returns the header used, or null when the client already filled both.
+ */
+export function placeToken(headers: Record<string, string | string[]>, preferred: TokenHeader, token: string): TokenHeader | null {
+  let name: TokenHeader = preferred;
+  if (name === 'authorization' && headers.authorization !== undefined) name = 'x-serverless-authorization';
+  if (headers[name] !== undefined) return null;
+  headers[name] = `Bearer ${token}`;
+  return name;
+}
+
+/** `*.run.app` matches any subdomain of run.app; `host` any port of host; `host:port` exactly. */
+export function hostAllowed(patterns: string[], host: string): boolean {
+  const lower = host.toLowerCase();
+  const bare = lower.replace(/:\d+$/, '');
+  return patterns.some((raw) => {
+    const p = raw.toLowerCase();
+    if (p === '*') return true;
+    if (p.startsWith('*.')) return bare.endsWith(p.slice(1)) && bare.length > p.length - 1;
+    return p.includes(':') && !p.startsWith('[') ? p === lower : p === bare;
+  });
+}
