@@ -1,0 +1,43 @@
+// Start idcall's proxy against an emulator, the way `idcall proxy` does, with the environment in hand.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { cachedMinter, createMinter } from '../../src/core/minter.ts';
+import { defaultContext } from '../../src/core/context.ts';
+import { sourceOptions } from '../../src/cli/options.ts';
+import { startProxy, type AccessLogEntry, type ProxyOptions, type RunningProxy } from '../../src/proxy/server.ts';
+import type { TokenCache } from '../../src/core/token-cache.ts';
+
+export async function proxyFor(env: Record<string, string | undefined>, options: Partial<ProxyOptions> & Pick<ProxyOptions, 'mode'>, flags: Record<string, unknown> = {}): Promise<{ proxy: RunningProxy; cache: TokenCache; log: AccessLogEntry[] }> {
+  const ctx = defaultContext(env);
+  const minter = await createMinter(ctx, sourceOptions(flags, env));
+  const cache = cachedMinter(minter);
+  const log: AccessLogEntry[] = [];
+  const proxy = await startProxy({ allowHosts: [], strict: false, upgradeHttp: false, headerName: 'Authorization', host: '127.0.0.1', port: 0, cache, onLog: (e) => log.push(e), ...options });
+  return { proxy, cache, log };
+}
+
+export interface Upstream {
+  url: string;
+  server: Server;
+  seen: IncomingMessage[];
+  close(): Promise<void>;
+}
+
+/** A plain upstream whose handler the test writes; it records every request it saw. */
+export async function upstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Upstream> {
+  const seen: IncomingMessage[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req);
+    handler(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    server,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
