@@ -227,9 +227,10 @@ test('short-lived tokens refresh across several expiries with no failed request'
 
 test('an upstream 401 invalidates the cached token once and retries an idempotent request', async () => {
   const tokens: string[] = [];
+  let alwaysReject = false;
   const up = await upstream((req, res) => {
     tokens.push(String(req.headers.authorization).slice(7));
-    res.writeHead(tokens.length === 1 ? 401 : 200).end();
+    res.writeHead(tokens.length === 1 || alwaysReject ? 401 : 200).end();
   });
   const { proxy, log } = await proxyFor(env(), { mode: 'reverse', target: new URL(up.url) });
   try {
@@ -241,9 +242,11 @@ test('an upstream 401 invalidates the cached token once and retries an idempoten
     assert.equal(tokenRequests() - before, 2, 'the cached token was dropped and a fresh one minted for the retry');
     assert.equal(claims(tokens[1]!).aud, up.url);
     assert.equal(log[0]!.token, 'retry');
-    tokens.length = 5; // from now on the upstream always says 401: no retry loop
+    alwaysReject = true; // from now on the upstream always says 401: one retry, no loop
+    const seenBefore = tokens.length;
     const again = await get(`${proxy.url}/`);
     assert.equal(again.status, 401);
+    assert.equal(tokens.length - seenBefore, 2);
   } finally {
     await proxy.close();
     await up.close();
