@@ -46,6 +46,17 @@ export class TokenCache {
   }
 
   async get(audience: string): Promise<{ token: string; result: CacheResult }> {
+    const warm = this.getCached(audience);
+    if (warm) return warm;
+    const entry = this.entry(audience);
+    const current = entry.current;
+    const pending = entry.inflight ?? this.start(audience, entry);
+    const fresh = await pending;
+    return { token: fresh.token, result: current ? 'refresh' : 'miss' };
+  }
+
+  /** The hot path: a usable cached token without awaiting anything (starting a background refresh when due), or undefined. */
+  getCached(audience: string): { token: string; result: CacheResult } | undefined {
     const entry = this.entry(audience);
     const now = this.now();
     const current = entry.current;
@@ -59,9 +70,7 @@ export class TokenCache {
       }
       return { token: current.token, result: 'hit' };
     }
-    const pending = entry.inflight ?? this.start(audience, entry);
-    const fresh = await pending;
-    return { token: fresh.token, result: current ? 'refresh' : 'miss' };
+    return undefined;
   }
 
   /** Drop `token` if it is still the cached one (an upstream said 401 to it); the next get() mints. */

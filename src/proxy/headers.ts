@@ -4,8 +4,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 export function hopByHop(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Set<string> {
-  const named = new Set(HOP_BY_HOP);
   const connection = headers.connection;
+  // The common case (no Connection header, or just keep-alive/close) shares one set: this runs twice per proxied request.
+  if (connection === undefined || connection === 'keep-alive' || connection === 'close') return HOP_BY_HOP;
+  const named = new Set(HOP_BY_HOP);
   for (const value of Array.isArray(connection) ? connection : connection ? [connection] : []) {
     for (const token of String(value).split(',')) {
       const name = token.trim().toLowerCase();
@@ -17,8 +19,11 @@ export function hopByHop(headers: IncomingHttpHeaders | Record<string, string | 
 
 /** End-to-end headers only; `keep` re-admits some (an upgrade request must carry Connection and Upgrade). */
 export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, keep: string[] = []): Record<string, string | string[]> {
-  const drop = hopByHop(headers);
-  for (const k of keep) drop.delete(k);
+  let drop = hopByHop(headers);
+  if (keep.length) {
+    drop = new Set(drop);
+    for (const k of keep) drop.delete(k);
+  }
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || drop.has(name.toLowerCase())) continue;

@@ -113,7 +113,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return void res.end(metrics.prometheus());
     }
     const r = route(req);
-    const entry: AccessLogEntry = { time: new Date().toISOString(), method, host: 'host' in r ? r.host : String(req.headers.host ?? ''), path: 'path' in r ? r.path.split('?')[0]! : localPath.split('?')[0]!, status: 0, upstreamMs: null, token: 'none' };
+    const entry: AccessLogEntry = { time: options.onLog ? new Date().toISOString() : '', method, host: 'host' in r ? r.host : String(req.headers.host ?? ''), path: 'path' in r ? r.path.split('?')[0]! : localPath.split('?')[0]!, status: 0, upstreamMs: null, token: 'none' };
     const finish = () => {
       entry.status = res.statusCode;
       metrics.record(entry.status, entry.token, entry.upstreamMs);
@@ -131,7 +131,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     let placed: TokenHeader | null = null;
     if (r.audience) {
       try {
-        const got = await options.cache.get(r.audience);
+        const got = options.cache.getCached(r.audience) ?? (await options.cache.get(r.audience));
         token = got.token;
         entry.token = got.result;
       } catch (err) {
