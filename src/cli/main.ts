@@ -91,6 +91,10 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     .help()
     .wrap(Math.min(110, io.stdout.columns ?? 100))
     .epilogue('Exit status: 0 2xx, 1 other non-2xx, 2 usage error, 3 no usable credentials or token, 4 target rejected the token, 5 target unreachable or timed out.\nDocs: docs/commands.md, docs/troubleshooting.md')
+    // Middleware sees the matched command's own options, so IDCALL_* fills exactly the flags that command has.
+    .middleware(((argv: Record<string, any>, y: { getOptions(): OptionTable }) => {
+      withEnvironment(argv, io.env, y.getOptions());
+    }) as never, true)
     .fail((message, err) => {
       failure = err ? asIdcallError(err, 'USAGE_ERROR') : usageError(message ?? 'Invalid arguments.');
     });
@@ -104,6 +108,22 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     return null;
   }
   return argv as Record<string, any>;
+}
+
+/** Configuration order: flag, then IDCALL_<FLAG_NAME> from the environment, then the default. */
+type OptionTable = { boolean: string[]; array: string[]; key: Record<string, unknown> };
+
+function withEnvironment(argv: Record<string, any>, env: IO['env'], known: OptionTable): Record<string, any> {
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('IDCALL_') || raw === undefined || raw === '') continue;
+    const key = name.slice('IDCALL_'.length).toLowerCase().replace(/_/g, '-');
+    if (!(key in known.key) || argv[key] !== undefined) continue;
+    if (known.boolean.includes(key)) {
+      if (!/^(1|0|true|false|yes|no)$/i.test(raw)) throw usageError(`${name}=${JSON.stringify(raw)} is not a boolean.`, `Set ${name} to true or false.`);
+      argv[key] = /^(1|true|yes)$/i.test(raw);
+    } else argv[key] = known.array.includes(key) ? raw.split(',').map((v) => v.trim()) : raw;
+  }
+  return argv;
 }
 
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1]);
