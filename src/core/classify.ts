@@ -16,7 +16,9 @@ const NETWORK_FIX = 'Check network access to Google (HTTPS_PROXY, firewall, Priv
 
 export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange | undefined, who?: { sa: string; caller: string | null; permission: string }): IdcallError {
   if (err instanceof IdcallError) return err;
-  const { code: fallback, name } = COMPONENT[phase];
+  const { code: fallback } = COMPONENT[phase];
+  // During federation the last exchange may be the subject-token fetch rather than STS itself.
+  const name = phase === 'sts' && exchange && !/\/v1\/token(\?|$)/.test(exchange.url) ? `The subject-token URL (credential_source.url)` : COMPONENT[phase].name;
   const wrap = (code: CauseCode, message: string, fix: string) => new IdcallError(code, message, fix, { cause: err });
   const where = exchange ? ` (${exchange.method} ${exchange.url})` : '';
 

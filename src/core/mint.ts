@@ -6,7 +6,7 @@ import type { LoadedCredential } from './load.ts';
 import { impersonationTarget } from './load.ts';
 import type { MetadataTarget } from './discover.ts';
 import { classifyFailure, type Phase } from './classify.ts';
-import { createRecordingFetch, GOOGLE_IAM_URL, type Endpoints, type Exchange, type FetchLike } from './transport.ts';
+import { createRecordingFetch, GOOGLE_IAM_URL, GOOGLE_STS_URL, type Endpoints, type Exchange, type FetchLike } from './transport.ts';
 import { decodeJwtClaims } from './jwt.ts';
 
 export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
@@ -50,16 +50,26 @@ interface Session {
   fetch: FetchLike;
 }
 
-export async function mintIdToken(ctx: Context, source: MintSource, options: MintOptions): Promise<MintResult> {
-  const exchanges: Exchange[] = [];
-  const session: Session = {
+/**
+ * One bound for the whole step: every request, retry and backoff of a mint fits in `timeoutMs`,
+ * so a hanging or flapping endpoint costs at most that, never the libraries' own minutes of retries.
+ */
+function session(ctx: Context, options: MintOptions, exchanges: Exchange[]): Session {
+  const deadline = Date.now() + options.timeoutMs;
+  const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs), ...(ctx.signal ? [ctx.signal] : [])]);
+  return {
     ctx,
     options,
     exchanges,
-    fetch: createRecordingFetch({ endpoints: options.endpoints, timeoutMs: options.timeoutMs, exchanges, baseFetch: ctx.fetch, ...(ctx.signal ? { signal: ctx.signal } : {}) }),
+    fetch: createRecordingFetch({ endpoints: options.endpoints, timeoutMs: options.timeoutMs, exchanges, baseFetch: ctx.fetch, signal, retry: { attempts: 4, deadline } }),
   };
+}
+
+export async function mintIdToken(ctx: Context, source: MintSource, options: MintOptions): Promise<MintResult> {
+  const exchanges: Exchange[] = [];
+  const session_ = session(ctx, options, exchanges);
   try {
-    const result = await mint(session, source);
+    const result = await mint(session_, source);
     return { ...result, exchanges };
   } catch (err) {
     // The report shows every exchange, the failed one included.
@@ -79,14 +89,8 @@ export interface AccessTokenResult {
 /** An OAuth access token for the source (what `doctor` uses to show the credential works at all). */
 export async function mintAccessToken(ctx: Context, source: MintSource, options: Omit<MintOptions, 'audience'>): Promise<AccessTokenResult> {
   const exchanges: Exchange[] = [];
-  const session: Session = {
-    ctx,
-    options: { ...options, audience: '' },
-    exchanges,
-    fetch: createRecordingFetch({ endpoints: options.endpoints, timeoutMs: options.timeoutMs, exchanges, baseFetch: ctx.fetch, ...(ctx.signal ? { signal: ctx.signal } : {}) }),
-  };
   try {
-    const result = await accessToken(session, source);
+    const result = await accessToken(session(ctx, { ...options, audience: '' }, exchanges), source);
     return { ...result, exchanges };
   } catch (err) {
     throw Object.assign(err instanceof IdcallError ? err : classifyFailure(err, 'token', exchanges.at(-1)), { exchanges });
@@ -205,7 +209,8 @@ function nestedSource(credential: LoadedCredential): LoadedCredential {
 
 async function transporter(s: Session) {
   const { gaxios } = await import('google-auth-library');
-  return new gaxios.Gaxios({ fetchImplementation: s.fetch as never, timeout: s.options.timeoutMs, retry: false });
+  // Retries are the transport's (bounded by the step's deadline); gaxios' own would outlast it.
+  return new gaxios.Gaxios({ fetchImplementation: s.fetch as never, timeout: s.options.timeoutMs, retry: false, retryConfig: { retry: 0, noResponseRetries: 0 } });
 }
 
 async function jwtClient(s: Session, credential: LoadedCredential, scopes?: string[]) {
@@ -229,11 +234,13 @@ async function userClient(s: Session, json: Record<string, any>) {
   });
 }
 
-/** STS only: the federated token, with the library's own service-account impersonation switched off. */
+/**
+ * STS only: the federated token. google-auth-library reads the subject token (file, URL, executable, AWS signing);
+ * the exchange itself goes through our bounded transport, since the library's STS client has a transport of its own.
+ */
 async function federatedToken(s: Session, credential: LoadedCredential): Promise<AccessToken> {
   const lib = await import('google-auth-library');
   const { service_account_impersonation_url: _drop, service_account_impersonation: _drop2, ...json } = credential.json;
-  if (s.options.endpoints.sts) json.token_url = s.options.endpoints.sts;
   const options = { ...(json as any), transporter: await transporter(s) };
   const cs = json.credential_source ?? {};
   let client;
@@ -242,9 +249,27 @@ async function federatedToken(s: Session, credential: LoadedCredential): Promise
   } catch (err) {
     throw new IdcallError('FEDERATION_FAILED', `The federation configuration ${credential.path ?? ''} is not usable: ${(err as Error).message}`, 'Recreate it with `gcloud iam workload-identity-pools create-cred-config`.', { cause: err });
   }
-  const { token } = await guard(s, 'sts', () => client.getAccessToken());
+  const subjectToken = await guard(s, 'sts', () => client.retrieveSubjectToken());
+  const form = new URLSearchParams({
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    audience: String(json.audience),
+    scope: CLOUD_PLATFORM,
+    requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    subject_token: subjectToken,
+    subject_token_type: String(json.subject_token_type),
+  });
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (json.client_id && json.client_secret) headers.authorization = `Basic ${Buffer.from(`${json.client_id}:${json.client_secret}`).toString('base64')}`;
+  else if (json.workforce_pool_user_project) form.set('options', JSON.stringify({ userProject: json.workforce_pool_user_project }));
+  const stsUrl = s.options.endpoints.sts ?? json.token_url ?? GOOGLE_STS_URL;
+  const data = await guard(s, 'sts', async () => {
+    const res = await s.fetch(stsUrl, { method: 'POST', headers, body: form });
+    const text = await res.text();
+    if (!res.ok) throw Object.assign(new Error(`STS answered ${res.status}`), { status: res.status });
+    return parseJsonObject(text, 'The Security Token Service');
+  });
   const pool = /workloadIdentityPools\/([^/]+)/.exec(String(json.audience))?.[1];
-  return { token: requireToken(token), principal: pool ? `federated principal of pool ${pool}` : 'federated principal' };
+  return { token: requireToken(data.access_token), principal: pool ? `federated principal of pool ${pool}` : 'federated principal' };
 }
 
 function iamBase(impersonationUrl: unknown): string | undefined {
@@ -337,7 +362,8 @@ function parseJsonObject(text: string, who: string): Record<string, any> {
   } catch {
     // fall through
   }
-  throw new IdcallError('TOKEN_ENDPOINT_ERROR', `${who} answered 200 with a body that is not JSON (${describeBody(text)}).`, 'A proxy, captive portal or firewall may be answering instead of Google; check HTTPS_PROXY and the endpoint URLs.');
+  // A plain error: guard() classifies it by phase (metadata, STS, IAM), with the 200 status it saw.
+  throw new Error(`${who} answered with a body that is not JSON (${describeBody(text)})`);
 }
 
 export function describeBody(text: string): string {

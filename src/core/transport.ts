@@ -47,6 +47,17 @@ export interface RecordingFetchOptions {
   exchanges: Exchange[];
   baseFetch?: FetchLike;
   now?: () => number;
+  /** Retry 5xx, 429, 408 and connection resets (never 4xx), with jittered backoff, while time is left. */
+  retry?: { attempts: number; deadline: number };
+}
+
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Exponential backoff with full jitter (100 ms base), or Retry-After when the server gives one. */
+export function backoffMs(attempt: number, retryAfter: string | null, random = Math.random): number {
+  const seconds = retryAfter !== null ? Number(retryAfter) : NaN;
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  return Math.round(random() * 100 * 2 ** attempt);
 }
 
 export function route(url: string, endpoints: Endpoints = {}): string {
@@ -73,10 +84,7 @@ export function redactUrl(url: string): string {
 export function createRecordingFetch(options: RecordingFetchOptions): FetchLike {
   const baseFetch = options.baseFetch ?? globalThis.fetch;
   const now = options.now ?? performance.now.bind(performance);
-  return async (input, init = {}) => {
-    const original = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
-    const url = route(original, options.endpoints);
-    const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+  const once = async (url: string, input: string | URL | Request, original: string, init: RequestInit, method: string): Promise<{ response?: Response; error?: unknown; exchange: Exchange }> => {
     const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : []), ...(init.signal ? [init.signal] : [])];
     const started = now();
     const exchange: Exchange = { method, url: redactUrl(url), durationMs: 0 };
@@ -93,15 +101,30 @@ export function createRecordingFetch(options: RecordingFetchOptions): FetchLike 
         const googleError = parseGoogleError(body.toString('utf8'));
         if (googleError) exchange.googleError = googleError;
       }
-      return new Response(response.status === 204 || response.status === 304 ? null : body, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: response.headers,
-      });
+      return {
+        exchange,
+        response: new Response(response.status === 204 || response.status === 304 ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers }),
+      };
     } catch (err) {
       exchange.durationMs = Math.round(now() - started);
       exchange.error = describeNetworkError(err, options.timeoutMs);
-      throw err;
+      return { exchange, error: err };
+    }
+  };
+  return async (input, init = {}) => {
+    const original = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+    const url = route(original, options.endpoints);
+    const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    for (let attempt = 0; ; attempt++) {
+      const { response, error, exchange } = await once(url, input, original, init, method);
+      const retriable = response ? RETRY_STATUS.has(response.status) : exchange.error === 'connection reset';
+      const wait = backoffMs(attempt, response?.headers.get('retry-after') ?? null);
+      const retry = options.retry && retriable && attempt + 1 < options.retry.attempts && Date.now() + wait + 50 < options.retry.deadline && !options.signal?.aborted;
+      if (!retry) {
+        if (response) return response;
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   };
 }
