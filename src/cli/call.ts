@@ -53,7 +53,7 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
 async function callOptions(argv: Record<string, unknown>, io: IO): Promise<DiagnoseOptions> {
   const headers: [string, string][] = [];
   for (const raw of (argv.header as string[] | undefined) ?? []) {
-    const match = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s?(.*)$/.exec(raw);
+    const match = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s?(.*)$/s.exec(raw);
     if (!match) throw usageError(`-H ${JSON.stringify(raw)} is not a header: expected 'Name: value'.`, "Pass headers as -H 'Name: value'.");
     if (/[\r\n\0]/.test(match[2]!)) throw usageError(`-H ${match[1]}: the value contains a line break or NUL.`, 'Remove control characters from the header value.');
     headers.push([match[1]!, match[2]!]);

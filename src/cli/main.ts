@@ -96,7 +96,8 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
       withEnvironment(argv, io.env, y.getOptions());
     }) as never, true)
     .fail((message, err) => {
-      failure = err ? asIdcallError(err, 'USAGE_ERROR') : usageError(message ?? 'Invalid arguments.');
+      // yargs' messages span lines; ours are one line each.
+      failure = err ? asIdcallError(err, 'USAGE_ERROR') : usageError((message ?? 'Invalid arguments.').replace(/\s*\n\s*/g, ' '));
     });
   let output = '';
   const argv = await parser.parseAsync(args, {}, (_err: unknown, _argv: unknown, out: string) => {

@@ -36,11 +36,13 @@ export function setting(argv: Raw, env: Env, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+const envName = (flag: string) => `IDCALL_${flag.toUpperCase().replace(/-/g, '_')}`;
+
 /** Durations: "1500", "1500ms", "2s". */
 export function parseDuration(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(value);
-  if (!match) throw usageError(`--${flag} ${JSON.stringify(value)} is not a duration.`, `Give milliseconds (1500) or seconds (2s) to --${flag}.`);
+  if (!match) throw usageError(`--${flag} ${JSON.stringify(value)} is not a duration.`, `Give milliseconds (1500) or seconds (2s) to --${flag} (or ${envName(flag)}).`);
   const ms = Number(match[1]) * (match[2] === 's' ? 1000 : 1);
   if (ms <= 0 || ms > 600_000) throw usageError(`--${flag} ${value} is out of range.`, `Give --${flag} between 1 ms and 600 s.`);
   return Math.round(ms);
@@ -53,7 +55,7 @@ function endpointUrl(value: string | undefined, flag: string): string | undefine
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
     return value;
   } catch {
-    throw usageError(`--${flag} ${JSON.stringify(value)} is not an http(s) URL.`, `Pass a full URL to --${flag} (or IDCALL_${flag.toUpperCase().replace(/-/g, '_')}).`);
+    throw usageError(`--${flag} (or ${envName(flag)}) ${JSON.stringify(value)} is not an http(s) URL.`, `Pass a full URL to --${flag} (or ${envName(flag)}).`);
   }
 }
 

@@ -12,7 +12,7 @@ const MAX_INPUT = 64 * 1024;
 export function extractToken(input: string): string {
   if (input.length > MAX_INPUT) throw usageError(`The input is ${Math.round(input.length / 1024)} KB; a Google token is at most a few KB.`, 'Paste just the token, or the Authorization header line.');
   let text = input.trim();
-  text = text.replace(/^(x-serverless-)?authorization\s*:\s*/i, '').replace(/^bearer\s+/i, '').trim();
+  text = text.replace(/^(x-serverless-)?authorization\s*:\s*/i, '').replace(/^bearer(\s+|$)/i, '').trim();
   if (text === '') throw usageError('No token given.', 'Pass a token as an argument, or pipe one on stdin: idcall inspect - < token.txt');
   if (/\s/.test(text)) throw usageError('The input holds more than one word; expected a single token.', 'Paste just the token, or the Authorization header line.');
   return text;

@@ -1,6 +1,6 @@
 // Parse and validate a credential file: one clear sentence naming the file and the field when it is wrong.
 import { createPrivateKey } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { IdcallError } from './errors.ts';
 import type { CredentialType } from './report.ts';
 
@@ -23,8 +23,13 @@ export async function readCredentialFile(path: string, via: string): Promise<{ j
   const named = via === '--credentials' ? `${path} (from --credentials)` : `${path} (from ${via})`;
   let handle;
   try {
+    // stat first: opening a FIFO for reading would block until some writer appears.
+    const info = await stat(path);
+    if (info.isDirectory()) throw fileError(`Credential file ${named} is a directory, not a file.`, `Point ${via} at the JSON file inside it.`);
+    if (!info.isFile()) throw fileError(`Credential file ${named} is not a regular file (a FIFO, socket or device).`, `Point ${via} at a regular JSON file.`);
     handle = await open(path, 'r');
   } catch (err) {
+    if (err instanceof IdcallError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw fileError(`Credential file ${named} does not exist.`, `Point ${via} at an existing key or credential file, or unset it.`, err);
     if (code === 'EACCES' || code === 'EPERM') throw fileError(`Credential file ${named} cannot be read: permission denied.`, `Make it readable by this user (chmod 600 and chown to you).`, err);
@@ -46,11 +51,10 @@ export async function readCredentialFile(path: string, via: string): Promise<{ j
     try {
       json = JSON.parse(text.replace(/^\uFEFF/, ''));
     } catch (err) {
-      const where = /position (\d+)/.exec((err as Error).message)?.[1];
-      const line = where ? text.slice(0, Number(where)).split('\n').length : undefined;
+      const line = jsonErrorLine(text, (err as Error).message);
       throw fileError(`Credential file ${named} is not valid JSON${line ? ` (error at line ${line})` : ''}.`, `Download the key again; a truncated or hand-edited file is the usual cause.`, err);
     }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw fileError(`Credential file ${named} must contain a JSON object, not ${Array.isArray(json) ? 'an array' : typeof json}.`, `Point ${via} at a Google credential file.`);
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw fileError(`Credential file ${named} must contain a JSON object, not ${json === null ? 'null' : Array.isArray(json) ? 'an array' : `a ${typeof json}`}.`, `Point ${via} at a Google credential file.`);
     return { json: json as Record<string, any>, mode: info.mode };
   } finally {
     await handle.close();
@@ -176,4 +180,16 @@ function checkUrl(value: unknown, name: string, bad: (n: string, p: string, f: s
 
 function shellPath(path: string): string {
   return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The line of a JSON syntax error, from V8's message: a position when it gives one, else its quoted excerpt. */
+function jsonErrorLine(text: string, message: string): number | undefined {
+  const position = /position (\d+)/.exec(message)?.[1];
+  if (position) return text.slice(0, Number(position)).split('\n').length;
+  const excerpt = /"(?:\.\.\.)?([\s\S]*?)(?:\.\.\.)?" is not valid JSON/.exec(message)?.[1];
+  const token = /Unexpected token '([\s\S])'/.exec(message)?.[1];
+  if (!excerpt || !token) return undefined;
+  const at = text.indexOf(excerpt);
+  if (at < 0) return undefined;
+  return text.slice(0, at + Math.max(0, excerpt.indexOf(token))).split('\n').length;
 }
