@@ -12,6 +12,7 @@ import { externalIdpEndpoint, stsEndpoint } from './sts.ts';
 import { authorizedUserFile, serviceAccountKeyFile, writeCredentials, type WrittenCredentials } from './credentials.ts';
 
 export { defaultScenario, type Scenario, type Fault } from './scenario.ts';
+export { issuedSecrets } from './state.ts';
 export type { WrittenCredentials } from './credentials.ts';
 
 export interface EmulatorUrls {

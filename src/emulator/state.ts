@@ -53,6 +53,13 @@ export interface RecordedRequest {
 
 export const OAUTH_TOKEN_AUDIENCE = 'https://oauth2.googleapis.com/token';
 
+const everyState = new Set<EmulatorState>();
+
+/** Every secret any emulator in this process has issued: for canary checks over all of a test suite's output. */
+export function issuedSecrets(): string[] {
+  return [...everyState].flatMap((state) => [...state.secrets]);
+}
+
 export class EmulatorState {
   readonly scenario: Scenario;
   readonly switches: Required<Switches>;
@@ -79,6 +86,7 @@ export class EmulatorState {
     for (const spec of scenario.serviceAccounts) this.addServiceAccount(spec);
     for (const spec of scenario.users) this.addUser(spec);
     this.faults = scenario.faults.map((f) => ({ ...f, used: 0 }));
+    everyState.add(this);
   }
 
   /** Seconds since the epoch on Google's side (the scenario may put Google's clock off from ours). */

@@ -176,7 +176,7 @@ test('call: X-Serverless-Authorization carries the token and the client Authoriz
 });
 
 test('call: --show-token prints the token on stderr only', async () => {
-  const result = await idcall(['call', `${emu.urls.services.hello}/`, '--show-token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }));
+  const result = await idcall(['call', `${emu.urls.services.hello}/`, '--show-token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }), {}, { tokenAllowedOn: 'stderr' });
   assert.equal(result.code, 0);
   assert.match(result.stderr, /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
   assert.ok(!result.stdout.includes(result.stderr.trim()));

@@ -35,7 +35,7 @@ const sources: { name: string; env: () => Record<string, string | undefined>; ar
 
 for (const s of sources) {
   test(`token --audience with ${s.name}: exactly one line, the token`, async () => {
-    const result = await idcall(['token', '--audience', 'https://svc.example/some/path', '--include-email', ...(s.args ?? [])], s.env());
+    const result = await idcall(['token', '--audience', 'https://svc.example/some/path', '--include-email', ...(s.args ?? [])], s.env(), {}, { tokenAllowedOn: 'stdout' });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '', 'quiet when it works');
     const lines = result.stdout.split('\n');
@@ -48,7 +48,7 @@ for (const s of sources) {
 }
 
 test('token without --audience uses gcloud\'s client id, as gcloud does', async () => {
-  const result = await idcall(['token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }));
+  const result = await idcall(['token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }), {}, { tokenAllowedOn: 'stdout' });
   assert.equal(claims(result.stdout.trim()).aud, '32555940559.apps.googleusercontent.com');
 });
 
@@ -62,7 +62,7 @@ test('token --audience for a user account: nothing on stdout, the reason and the
 });
 
 test('token for a user account without --audience prints the user\'s own token', async () => {
-  const result = await idcall(['token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }));
+  const result = await idcall(['token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }), {}, { tokenAllowedOn: 'stdout' });
   assert.equal(result.code, 0);
   assert.equal(claims(result.stdout.trim()).email, 'alice@example.com');
 });
@@ -87,7 +87,7 @@ test('token --decode prints header and claims, --verbose shows the steps on stde
   const decoded = JSON.parse((await idcall(['token', '--audience', 'https://svc.example', '--decode'], e)).stdout);
   assert.equal(decoded.claims.aud, 'https://svc.example');
   assert.equal(decoded.header.alg, 'RS256');
-  const verbose = await idcall(['token', '--audience', 'https://svc.example', '--verbose'], e);
+  const verbose = await idcall(['token', '--audience', 'https://svc.example', '--verbose'], e, {}, { tokenAllowedOn: 'stdout' });
   assert.match(verbose.stderr, /mint/);
   assert.equal(verbose.stdout.split('\n').length, 2);
   const report = await idcall(['token', '--audience', 'https://svc.example', '--json'], e);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/main.ts';
 import type { Context } from '../../src/core/context.ts';
+import { issuedSecrets } from '../../src/emulator/index.ts';
 
 export interface CliResult {
   code: number;
@@ -15,7 +16,16 @@ export interface CliResult {
   ms: number;
 }
 
-export async function idcall(args: string[], env: Record<string, string | undefined>, context: Partial<Context> = {}): Promise<CliResult> {
+export interface RunOptions {
+  /** Where a raw token is the point of the command (`idcall token` stdout, `--show-token` stderr). */
+  tokenAllowedOn?: 'stdout' | 'stderr';
+}
+
+/**
+ * Run idcall; every run is a secret canary: nothing any emulator in this process issued (tokens, private keys,
+ * refresh tokens, client secrets) may appear in what the user sees.
+ */
+export async function idcall(args: string[], env: Record<string, string | undefined>, context: Partial<Context> = {}, options: RunOptions = {}): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out: Buffer[] = [];
@@ -24,7 +34,10 @@ export async function idcall(args: string[], env: Record<string, string | undefi
   stderr.on('data', (c) => err.push(c));
   const t0 = performance.now();
   const code = await run(args, { stdout, stderr, stdin: new PassThrough(), env, context });
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: performance.now() - t0 };
+  const result = { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: performance.now() - t0 };
+  const scanned = [options.tokenAllowedOn === 'stdout' ? '' : result.stdout, options.tokenAllowedOn === 'stderr' ? '' : result.stderr];
+  assertNoSecrets(scanned, issuedSecrets());
+  return result;
 }
 
 /** A clean environment: no credentials anywhere unless the test adds them, metadata pointed at `metadataHost`. */

@@ -6,12 +6,15 @@ import { sourceOptions } from '../../src/cli/options.ts';
 import { startProxy, type AccessLogEntry, type ProxyOptions, type RunningProxy } from '../../src/proxy/server.ts';
 import type { TokenCache } from '../../src/core/token-cache.ts';
 
+/** Every access-log entry of every proxy started in this process, for secret canaries. */
+export const allLogs: AccessLogEntry[] = [];
+
 export async function proxyFor(env: Record<string, string | undefined>, options: Partial<ProxyOptions> & Pick<ProxyOptions, 'mode'>, flags: Record<string, unknown> = {}): Promise<{ proxy: RunningProxy; cache: TokenCache; log: AccessLogEntry[] }> {
   const ctx = defaultContext(env);
   const minter = await createMinter(ctx, sourceOptions(flags, env));
   const cache = cachedMinter(minter);
   const log: AccessLogEntry[] = [];
-  const proxy = await startProxy({ allowHosts: [], strict: false, upgradeHttp: false, headerName: 'Authorization', host: '127.0.0.1', port: 0, cache, onLog: (e) => log.push(e), ...options });
+  const proxy = await startProxy({ allowHosts: [], strict: false, upgradeHttp: false, headerName: 'Authorization', host: '127.0.0.1', port: 0, cache, onLog: (e) => (log.push(e), allLogs.push(e)), ...options });
   return { proxy, cache, log };
 }
 

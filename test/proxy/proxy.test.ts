@@ -3,9 +3,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Agent, request } from 'undici';
-import { defaultScenario, startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { tempDir } from '../helpers/cli.ts';
-import { proxyFor, upstream } from '../helpers/proxy.ts';
+import { defaultScenario, issuedSecrets, startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
+import { assertNoSecrets, tempDir } from '../helpers/cli.ts';
+import { allLogs, proxyFor, upstream } from '../helpers/proxy.ts';
 
 let emu: Emulator;
 let creds: WrittenCredentials;
@@ -21,7 +21,10 @@ before(async () => {
 after(async () => {
   await emu.close();
   await dir.remove();
+  // Secret canary over everything the proxies logged in this file.
+  assertNoSecrets(allLogs.map((l) => JSON.stringify(l)), issuedSecrets());
 });
+
 
 const env = () => ({ HOME: dir.path, GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_IAM_URL: emu.urls.iam });
 const tokenRequests = () => emu.requests.filter((r) => r.endpoint === 'token').length;
