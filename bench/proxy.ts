@@ -21,7 +21,7 @@ try {
   const started = [
     child(['bench/fixtures/passthrough.ts', target, token, String(passPort)]),
     child(['bench/fixtures/mint-per-request.ts', target, keyFile, info.urls.token, String(mintPort)]),
-    child(['src/cli/main.ts', 'proxy', '--target', target, '--listen', `127.0.0.1:${idPort}`, '--log-format', 'none'], { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile, METADATA_SERVER_DETECTION: 'none', HOME: '/nonexistent' }),
+    child(['src/cli/entry.ts', 'proxy', '--target', target, '--listen', `127.0.0.1:${idPort}`, '--log-format', 'none'], { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile, METADATA_SERVER_DETECTION: 'none', HOME: '/nonexistent' }),
   ];
   children.push(...started.map((s) => s.proc));
   await Promise.all(started.map((s) => s.firstLine));

@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // Published entry: the compiled CLI (npm run build writes dist/).
-import { run } from '../dist/cli/main.js';
-import { processIO } from '../dist/cli/io.js';
+import module from 'node:module';
 
-const stop = new Promise((resolve) => {
-  process.once('SIGINT', resolve);
-  process.once('SIGTERM', resolve);
-});
-process.exitCode = await run(process.argv.slice(2), processIO(), { until: stop });
+// Cache compiled code between runs: most of idcall's start-up is compiling its dependencies.
+module.enableCompileCache?.();
+// One bundled file (yargs and cli-table3 inside) loads in a fraction of the time of their module trees.
+const { main } = await import('../dist/cli.js');
+await main();

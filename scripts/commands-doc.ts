@@ -47,7 +47,16 @@ export async function commandsDoc(): Promise<string> {
   return parts.join('\n') + '\n';
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+/** Help text of every command, for the start-up fast path in src/cli/entry.ts. */
+export async function helpTexts(): Promise<Record<string, string>> {
+  const texts: Record<string, string> = { '': (await help([])) + '\n' };
+  for (const command of COMMANDS) texts[command] = (await help([command])) + '\n';
+  return texts;
+}
+
+if (import.meta.url === `file://${process.argv[1]}` && process.argv.includes('--help-json')) {
+  await writeFile(new URL('../dist/help.json', import.meta.url), JSON.stringify(await helpTexts()));
+} else if (import.meta.url === `file://${process.argv[1]}`) {
   const file = new URL('../docs/commands.md', import.meta.url);
   const fresh = await commandsDoc();
   if (process.argv.includes('--check')) {

@@ -5,9 +5,10 @@ import { asIdcallError, exitCodeFor, IdcallError, usageError } from '../core/err
 import { REPORT_VERSION } from '../core/report.ts';
 import { renderJson } from '../render/json.ts';
 import { processIO, type IO } from './io.ts';
+import { packagePath } from './paths.ts';
 import { printError, styleFor } from './render.ts';
 
-export const VERSION: string = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')).version;
+export const VERSION: string = JSON.parse(readFileSync(packagePath('package.json')!, 'utf8')).version;
 
 export interface RunOptions {
   /** Resolves when a long-running command (emulator, proxy) should stop. */
@@ -125,13 +126,4 @@ function withEnvironment(argv: Record<string, any>, env: IO['env'], known: Optio
     } else argv[key] = known.array.includes(key) ? raw.split(',').map((v) => v.trim()) : raw;
   }
   return argv;
-}
-
-const isMain = process.argv[1] && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1]);
-if (isMain) {
-  const stop = new Promise((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  process.exitCode = await run(process.argv.slice(2), processIO(), { until: stop });
 }

@@ -4,7 +4,7 @@ import { isLoopback, normaliseAudience, parseTargetUrl } from '../core/audience.
 import { usageError } from '../core/errors.ts';
 import { cachedMinter, createMinter } from '../core/minter.ts';
 import { redact } from '../render/redact.ts';
-import { startProxy, type AccessLogEntry } from '../proxy/server.ts';
+import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';
 import { parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
 
@@ -40,6 +40,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const err = (line: string) => io.stderr.write(redact(line) + '\n');
   const cache = cachedMinter(minter, { onRefreshError: (aud, e) => err(`idcall proxy: background refresh for ${aud} failed (${(e as Error).message}); the current token is served until it expires`) });
 
+  const { startProxy } = await import('../proxy/server.ts');
   const proxy = await startProxy({
     mode: forward ? 'forward' : 'reverse',
     ...(target ? { target } : {}),

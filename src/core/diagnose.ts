@@ -5,7 +5,7 @@ import { asIdcallError, exitCodeFor, IdcallError, usageError } from './errors.ts
 import { REPORT_VERSION, type CallReport, type Step, type Verdict } from './report.ts';
 import { obtainToken } from './obtain.ts';
 import { skipped, step, type SourceOptions } from './steps.ts';
-import { callTarget, type CallResult } from './target.ts';
+import type { CallResult } from './target.ts';
 import { serviceFromUrl, verdictForResponse } from './verdict.ts';
 
 export interface DiagnoseOptions extends SourceOptions {
@@ -80,6 +80,8 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   const t0 = ctx.monotonic();
   let result: CallResult;
   try {
+    // undici loads only when a target is called: it is a third of start-up for the other commands.
+    const { callTarget } = await import('./target.ts');
     result = await callTarget({
       url: target.url,
       method: (options.method ?? 'GET').toUpperCase(),

@@ -1,0 +1,39 @@
+// Process entry: `--version` and `--help` are answered from text prepared at build time, before anything heavy loads.
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { packagePath } from './paths.ts';
+
+export async function main(args = process.argv.slice(2)): Promise<void> {
+  const fast = fastAnswer(args);
+  if (fast !== undefined) {
+    process.stdout.write(fast);
+    return;
+  }
+  const { run } = await import('./main.ts');
+  const { processIO } = await import('./io.ts');
+  const stop = new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.exitCode = await run(args, processIO(), { until: stop });
+}
+
+/** The version, or help for `idcall [COMMAND] --help`, from dist/help.json (written by `npm run build`). */
+export function fastAnswer(args: string[]): string | undefined {
+  try {
+    if (args.length === 1 && args[0] === '--version') {
+      return JSON.parse(readFileSync(packagePath('package.json')!, 'utf8')).version + '\n';
+    }
+    const help = args.at(-1) === '--help' && args.length <= 2 ? (args.length === 1 ? '' : args[0]!) : undefined;
+    if (help === undefined) return undefined;
+    const helpFile = packagePath('dist/help.json') ?? packagePath('help.json');
+    if (!helpFile || !import.meta.url.includes('/dist/')) return undefined; // from source: yargs answers, so help is never stale
+    const texts = JSON.parse(readFileSync(helpFile, 'utf8')) as Record<string, string>;
+    return texts[help];
+  } catch {
+    return undefined; // no prepared text (running from source): yargs answers
+  }
+}
+
+// `node src/cli/entry.ts …` during development (the published bin imports main() instead).
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
