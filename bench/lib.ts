@@ -90,3 +90,17 @@ export async function writeSection(name: string, markdown: string): Promise<void
 }
 
 export const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+/** Median wall time (ms) of running a command `runs` times. */
+export async function timeCommand(cmd: string, args: string[], env: Record<string, string | undefined>, runs: number): Promise<{ median: number; all: number[] }> {
+  const { spawnSync } = await import('node:child_process');
+  const all: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const r = spawnSync(cmd, args, { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    all.push(performance.now() - t0);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  }
+  const sorted = [...all].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)]!, all };
+}
