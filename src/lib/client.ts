@@ -1,0 +1,188 @@
+// The library: the same steps, cache and errors as the CLI, for Node services that call private services.
+import { normaliseAudience } from '../core/audience.ts';
+import { defaultContext, type Env } from '../core/context.ts';
+import { diagnose as runDiagnose } from '../core/diagnose.ts';
+import { IdcallError } from '../core/errors.ts';
+import { decodeJwtClaims } from '../core/jwt.ts';
+import { cachedMinter, createMinter } from '../core/minter.ts';
+import type { CallReport, Source } from '../core/report.ts';
+import type { SourceOptions } from '../core/steps.ts';
+import type { TokenCache } from '../core/token-cache.ts';
+import { GOOGLE_CERTS_URL } from '../core/transport.ts';
+import { placeToken, type TokenHeader } from '../proxy/headers.ts';
+import type { Dispatcher } from 'undici';
+
+export interface CredentialOptions {
+  /** A credential file to use instead of Application Default Credentials discovery. */
+  credentials?: string;
+  /** Mint as this service account, authorised by whatever credential is found. */
+  impersonateServiceAccount?: string;
+  delegates?: string[];
+  /** Environment to discover credentials from (default: process.env). */
+  env?: Env;
+  /** Endpoint overrides (Private Service Connect, the emulator). */
+  tokenUrl?: string;
+  iamUrl?: string;
+  stsUrl?: string;
+  certsUrl?: string;
+  /** Bound for the metadata-server check (default 1000 ms) and for each mint (default 10000 ms). */
+  metadataTimeoutMs?: number;
+  authTimeoutMs?: number;
+}
+
+function sourceOptions(o: CredentialOptions): SourceOptions {
+  const env = o.env ?? process.env;
+  const pick = (value: string | undefined, name: string) => value ?? (env[name] || undefined);
+  const tokenUrl = pick(o.tokenUrl, 'IDCALL_TOKEN_URL');
+  const iamUrl = pick(o.iamUrl, 'IDCALL_IAM_URL');
+  const stsUrl = pick(o.stsUrl, 'IDCALL_STS_URL');
+  return {
+    ...(o.credentials !== undefined ? { credentials: o.credentials } : {}),
+    ...(o.impersonateServiceAccount !== undefined ? { impersonate: o.impersonateServiceAccount } : {}),
+    ...(o.delegates?.length ? { delegates: o.delegates } : {}),
+    source: 'adc',
+    metadataTimeoutMs: o.metadataTimeoutMs ?? 1000,
+    authTimeoutMs: o.authTimeoutMs ?? 10_000,
+    endpoints: { ...(tokenUrl ? { token: tokenUrl } : {}), ...(iamUrl ? { iam: iamUrl } : {}), ...(stsUrl ? { sts: stsUrl } : {}) },
+    certsUrl: pick(o.certsUrl, 'IDCALL_CERTS_URL') ?? GOOGLE_CERTS_URL,
+  };
+}
+
+interface Shared {
+  cache: TokenCache;
+  source: Source;
+}
+
+// One minter and token cache per credential configuration, shared by every getIdToken, idTokenFetch and interceptor
+// in the process: two services with different audiences share one cache, one mint per audience.
+const shared = new Map<string, Promise<Shared>>();
+
+function sharedFor(o: CredentialOptions): Promise<Shared> {
+  const options = sourceOptions(o);
+  const env = o.env ?? process.env;
+  const key = JSON.stringify([options, env.GOOGLE_APPLICATION_CREDENTIALS, env.CLOUDSDK_CONFIG, env.GCE_METADATA_HOST, env.GCE_METADATA_IP, env.HOME]);
+  let entry = shared.get(key);
+  if (!entry) {
+    entry = createMinter(defaultContext(env), options).then((minter) => ({ cache: cachedMinter(minter), source: minter.source }));
+    // A failed setup is not cached: the next call tries again (a credential file may appear, a network recover).
+    entry.catch(() => shared.delete(key));
+    shared.set(key, entry);
+  }
+  return entry;
+}
+
+export interface IdToken {
+  token: string;
+  claims: Record<string, unknown>;
+  source: Source;
+}
+
+/** An ID token for `audience` from the cache (single flight, refreshed ahead of expiry). */
+export async function getIdToken(options: CredentialOptions & { audience: string }): Promise<IdToken> {
+  if (!options.audience) throw new IdcallError('USAGE_ERROR', 'getIdToken needs an audience.', 'Pass { audience: "https://SERVICE-….run.app" }.');
+  const { cache, source } = await sharedFor(options);
+  const { token } = await cache.get(normaliseAudience(options.audience));
+  return { token, claims: decodeJwtClaims(token) ?? {}, source };
+}
+
+/** The same report as `idcall call URL --json`: every step, the verdict and the fix. */
+export async function diagnose(
+  url: string,
+  options: CredentialOptions & { audience?: string; method?: string; headers?: Record<string, string>; body?: string | Buffer; headerName?: 'Authorization' | 'X-Serverless-Authorization'; timeoutMs?: number; bodyLimit?: number } = {},
+): Promise<CallReport> {
+  const outcome = await runDiagnose(defaultContext(options.env ?? process.env), {
+    ...sourceOptions(options),
+    url,
+    ...(options.audience !== undefined ? { audience: options.audience } : {}),
+    method: options.method ?? (options.body !== undefined ? 'POST' : 'GET'),
+    headers: Object.entries(options.headers ?? {}),
+    ...(options.body !== undefined ? { data: Buffer.from(options.body) } : {}),
+    headerName: options.headerName ?? 'Authorization',
+    timeoutMs: options.timeoutMs ?? 30_000,
+    bodyLimit: options.bodyLimit ?? 200,
+  });
+  return outcome.report;
+}
+
+export interface InjectOptions extends CredentialOptions {
+  /** The audience for a request origin (default: the origin itself). Return null to send no token. */
+  audience?: (origin: string) => string | null;
+  /** Only origins this returns true for get a token (default: every https origin, and http on loopback). */
+  allow?: (origin: string) => boolean;
+  headerName?: 'Authorization' | 'X-Serverless-Authorization';
+}
+
+const defaultAllow = (origin: string) => origin.startsWith('https://') || /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(origin);
+
+async function tokenForOrigin(options: InjectOptions, origin: string): Promise<string | null> {
+  if (!(options.allow ?? defaultAllow)(origin)) return null;
+  const audience = options.audience ? options.audience(origin) : origin;
+  if (audience === null) return null;
+  const { cache } = await sharedFor(options);
+  return (await cache.get(normaliseAudience(audience))).token;
+}
+
+type FetchFn = typeof globalThis.fetch;
+
+/** A fetch-compatible function that adds the right ID token per request origin. */
+export function idTokenFetch(options: InjectOptions & { fetch?: FetchFn } = {}): FetchFn {
+  const base = options.fetch ?? globalThis.fetch;
+  const header = (options.headerName ?? 'Authorization').toLowerCase() as TokenHeader;
+  return async (input, init) => {
+    const request = new Request(input, init);
+    const token = await tokenForOrigin(options, new URL(request.url).origin);
+    if (!token) return base(request);
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, name) => (headers[name] = value));
+    placeToken(headers, header, token);
+    return base(new Request(request, { headers }));
+  };
+}
+
+
+/** An undici interceptor: `new Agent().compose(idTokenInterceptor({...}))` adds tokens transparently. */
+export function idTokenInterceptor(options: InjectOptions = {}): Dispatcher.DispatcherComposeInterceptor {
+  const header = (options.headerName ?? 'Authorization').toLowerCase() as TokenHeader;
+  return (dispatch) =>
+    function idcallInterceptor(opts, handler) {
+      if (opts.origin == null) return dispatch(opts, handler);
+      const origin = new URL(String(opts.origin)).origin;
+      tokenForOrigin(options, origin).then(
+        (token) => {
+          if (!token) return dispatch(opts, handler);
+          const headers = headersObject(opts.headers);
+          placeToken(headers, header, token);
+          dispatch({ ...opts, headers }, handler);
+        },
+        (err: Error) => {
+          // undici's newer handler API first, the legacy one otherwise (as undici's own dns interceptor does).
+          const h = handler as { onResponseError?: (controller: null, err: Error) => void; onError?: (err: Error) => void };
+          if (h.onResponseError) h.onResponseError(null, err);
+          else h.onError?.(err);
+        },
+      );
+      return true;
+    };
+}
+
+/** undici accepts headers as an object, a flat [k, v, k, v] array, or pairs: normalise to a lower-cased object. */
+function headersObject(raw: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  if (Array.isArray(raw)) {
+    if (raw.length && Array.isArray(raw[0])) for (const [k, v] of raw as [string, string][]) out[String(k).toLowerCase()] = String(v);
+    else for (let i = 0; i + 1 < raw.length; i += 2) out[String(raw[i]).toLowerCase()] = String(raw[i + 1]);
+    return out;
+  }
+  if (typeof (raw as Iterable<unknown>)[Symbol.iterator] === 'function' && !(typeof raw === 'string')) {
+    for (const [k, v] of raw as Iterable<[string, string]>) out[String(k).toLowerCase()] = String(v);
+    return out;
+  }
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+  return out;
+}
+
+/** For tests and long-running processes that change credentials: forget every cached minter and token. */
+export function clearIdTokenCache(): void {
+  shared.clear();
+}

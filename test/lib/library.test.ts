@@ -1,0 +1,102 @@
+// The library exports, against the emulator: getIdToken, idTokenFetch, the undici interceptor, diagnose, errors.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import { clearIdTokenCache, diagnose, getIdToken, idTokenFetch, idTokenInterceptor, IdcallError, startEmulator, type Emulator, type WrittenCredentials } from '../../src/index.ts';
+import { cleanEnv, idcall, json, tempDir } from '../helpers/cli.ts';
+
+let emu: Emulator;
+let creds: WrittenCredentials;
+let dir: Awaited<ReturnType<typeof tempDir>>;
+const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
+const tokenRequests = () => emu.requests.filter((r) => r.endpoint === 'token').length;
+
+before(async () => {
+  emu = await startEmulator();
+  emu.grant({ kind: 'service', name: 'private' }, 'roles/run.invoker', `serviceAccount:${SA('caller')}`);
+  dir = await tempDir();
+  creds = await emu.writeCredentials(dir.path);
+});
+after(async () => {
+  await emu.close();
+  await dir.remove();
+});
+
+const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(dir.path, { GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: emu.urls.jwks, IDCALL_IAM_URL: emu.urls.iam, ...extra });
+
+test('getIdToken: token, claims and source', async () => {
+  clearIdTokenCache();
+  const { token, claims, source } = await getIdToken({ audience: 'https://svc.example/path', env: env() });
+  assert.match(token, /^eyJ/);
+  assert.equal(claims.aud, 'https://svc.example');
+  assert.equal(claims.email, SA('caller'));
+  assert.deepEqual([source.type, source.origin], ['service_account', 'GOOGLE_APPLICATION_CREDENTIALS']);
+});
+
+test('getIdToken with impersonation', async () => {
+  const { claims } = await getIdToken({ audience: 'https://svc.example', impersonateServiceAccount: SA('invoker'), env: env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }) });
+  assert.equal(claims.email, SA('invoker'));
+});
+
+test('errors are IdcallError with a code, a fix and the cause', async () => {
+  await assert.rejects(getIdToken({ audience: 'https://svc.example', impersonateServiceAccount: SA('no-access'), env: env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }) }), (err: unknown) => {
+    assert.ok(err instanceof IdcallError);
+    assert.equal(err.code, 'IMPERSONATION_DENIED');
+    assert.match(err.fix, /roles\/iam\.serviceAccountTokenCreator/);
+    assert.ok(err.cause);
+    return true;
+  });
+  await assert.rejects(getIdToken({ audience: 'https://svc.example', env: cleanEnv(dir.path, { METADATA_SERVER_DETECTION: 'none' }) }), { code: 'NO_CREDENTIALS' });
+});
+
+test('idTokenFetch: two services with different audiences share one cache (one mint each)', async () => {
+  clearIdTokenCache();
+  const before = tokenRequests();
+  const fetchWithToken = idTokenFetch({ env: env() });
+  for (let i = 0; i < 3; i++) {
+    for (const name of ['hello', 'private']) {
+      const res = await fetchWithToken(`${emu.urls.services[name]}/x?i=${i}`);
+      assert.equal(res.status, 200);
+      const echo = (await res.json()) as { audience: string; caller: string };
+      assert.equal(echo.audience, emu.urls.services[name]);
+      assert.equal(echo.caller, SA('caller'));
+    }
+  }
+  const second = idTokenFetch({ env: env() });
+  assert.equal((await second(`${emu.urls.services.hello}/`)).status, 200);
+  assert.equal(tokenRequests() - before, 2, 'one token request per audience, shared across fetch functions');
+});
+
+test('idTokenFetch keeps the application\'s Authorization header and sends no token to origins it does not allow', async () => {
+  const fetchWithToken = idTokenFetch({ env: env(), allow: (origin) => origin === emu.urls.services.hello });
+  const echo = (await (await fetchWithToken(`${emu.urls.services.hello}/`, { headers: { authorization: 'Basic YTpi' } })).json()) as { via: string; applicationAuthorization?: string };
+  assert.equal(echo.via, 'X-Serverless-Authorization');
+  assert.equal(echo.applicationAuthorization, 'present');
+  assert.equal((await fetchWithToken(`${emu.urls.services.private}/`)).status, 403, 'no token for an origin that is not allowed');
+});
+
+test('idTokenInterceptor in a real undici Agent', async () => {
+  const agent = new Agent().compose(idTokenInterceptor({ env: env(), headerName: 'X-Serverless-Authorization' }));
+  try {
+    const res = await request(`${emu.urls.services.hello}/via-agent`, { dispatcher: agent });
+    assert.equal(res.statusCode, 200);
+    const echo = (await res.body.json()) as { via: string; path: string };
+    assert.equal(echo.via, 'X-Serverless-Authorization');
+    assert.equal(echo.path, '/via-agent');
+    const failing = new Agent().compose(idTokenInterceptor({ env: cleanEnv(dir.path, { METADATA_SERVER_DETECTION: 'none' }) }));
+    await assert.rejects(request(`${emu.urls.services.hello}/`, { dispatcher: failing }), { code: 'NO_CREDENTIALS' });
+    await failing.close();
+  } finally {
+    await agent.close();
+  }
+});
+
+test('diagnose returns the same report as `idcall call --json`', async () => {
+  const url = `${emu.urls.services.hello}/d`;
+  const report = await diagnose(url, { env: env() });
+  const cli = json(await idcall(['call', url, '--json'], env()));
+  assert.equal(report.verdict.code, 'OK');
+  assert.deepEqual(Object.keys(report).sort(), Object.keys(cli).sort());
+  assert.deepEqual(report.steps.map((s) => [s.id, s.status]), cli.steps.map((s: { id: string; status: string }) => [s.id, s.status]));
+  assert.ok(!JSON.stringify(report).includes('eyJhbGci'), 'no raw token in the report');
+});
