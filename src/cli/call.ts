@@ -31,8 +31,8 @@ export function callBuilder<T>(y: Argv<T>) {
 
 export async function callCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
   const options = await callOptions(argv, io);
-  const ctx = contextFor(io);
-  const outcome = await diagnose(ctx, options);
+  const ctx = contextFor(io, argv);
+  const outcome = await diagnose(ctx, options).finally(ctx.stopProgress);
   registerSecret(outcome.token);
   if (argv['show-token'] && outcome.token) io.stderr.write(`${outcome.token}\n`);
 

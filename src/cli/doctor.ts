@@ -16,7 +16,8 @@ export function doctorBuilder<T>(y: Argv<T>) {
 
 export async function doctorCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
   const audience = setting(argv, io.env, 'audience');
-  const report = await doctor(contextFor(io), { ...sourceOptions(argv, io.env), ...(audience !== undefined ? { audience } : {}) });
+  const ctx = contextFor(io, argv);
+  const report = await doctor(ctx, { ...sourceOptions(argv, io.env), ...(audience !== undefined ? { audience } : {}) }).finally(ctx.stopProgress);
   io.stdout.write(argv.json ? renderJson(report) : renderDoctor(report, styleFor(io, argv)));
   return report.exitCode;
 }

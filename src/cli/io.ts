@@ -1,6 +1,7 @@
 // The streams and environment a command runs with; tests pass their own.
 import type { Readable, Writable } from 'node:stream';
 import { defaultContext, type Context, type Env } from '../core/context.ts';
+import { terminalProgress } from '../render/progress.ts';
 
 export interface IO {
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -15,8 +16,10 @@ export function processIO(): IO {
   return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
 }
 
-export function contextFor(io: IO): Context {
-  return { ...defaultContext(io.env), ...io.context };
+export function contextFor(io: IO, argv: Record<string, unknown> = {}): Context & { stopProgress: () => void } {
+  // Progress never mixes with --json, and only a terminal gets it.
+  const progress = argv.json ? undefined : terminalProgress(io.stderr);
+  return { ...defaultContext(io.env), ...(progress ? { progress: progress.onStep } : {}), ...io.context, stopProgress: () => progress?.stop() };
 }
 
 export function write(stream: IO['stdout'], text: string): void {

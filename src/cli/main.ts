@@ -85,6 +85,7 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     .command('inspect [token]', 'Explain a token you already have, and whether a target would accept it', inspectBuilder)
     .command('proxy', 'Token-injecting proxy: a local port for one private service, or an HTTP_PROXY sidecar', proxyBuilder)
     .command('emulator', 'Run a local emulator of Google\'s auth endpoints and private services', emulatorBuilder)
+    .completion('completion', 'Print a shell completion script (bash or zsh): idcall completion >> ~/.bashrc')
     .demandCommand(1, 'Name a command, or pass a URL to call.')
     .strict()
     .exitProcess(false)

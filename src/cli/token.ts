@@ -21,12 +21,13 @@ export function tokenBuilder<T>(y: Argv<T>) {
 
 export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
   const audience = setting(argv, io.env, 'audience');
-  const { report, token } = await printableToken(contextFor(io), {
+  const ctx = contextFor(io, argv);
+  const { report, token } = await printableToken(ctx, {
     ...sourceOptions(argv, io.env),
     ...(audience !== undefined ? { audience } : {}),
     includeEmail: Boolean(argv['include-email']),
     ...(argv.format ? { format: argv.format as 'standard' | 'full' } : {}),
-  });
+  }).finally(ctx.stopProgress);
   registerSecret(token);
   if (argv.json) {
     io.stdout.write(renderJson(report));

@@ -17,6 +17,8 @@ export interface Context {
   fetch: FetchLike;
   /** Aborted when the command's overall deadline passes. */
   signal?: AbortSignal;
+  /** Told when a step starts and ends, so a terminal can show progress; the core itself never prints. */
+  progress?: (step: string, phase: 'start' | 'end') => void;
 }
 
 export function defaultContext(env: Env = process.env): Context {

@@ -82,6 +82,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   try {
     // undici loads only when a target is called: it is a third of start-up for the other commands.
     const { callTarget } = await import('./target.ts');
+    ctx.progress?.('call', 'start');
     result = await callTarget({
       url: target.url,
       method: (options.method ?? 'GET').toUpperCase(),
@@ -95,10 +96,12 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
   } catch (err) {
+    ctx.progress?.('call', 'end');
     const error = asIdcallError(err, 'TARGET_UNREACHABLE');
     steps.push(step('call', 'fail', Math.round(ctx.monotonic() - t0), error.message));
     return finish(fromError(error), minted.token);
   }
+  ctx.progress?.('call', 'end');
   const host = target.url.host;
   const principal = minted.principal ?? obtained.source?.principal ?? null;
   const service = serviceFromUrl(target.url.toString()) ?? serviceFromUrl(target.audience);

@@ -53,7 +53,7 @@ export interface Resolved {
 const describeCandidate = (c: Discovery['candidates'][number]) =>
   `${c.origin === 'metadata_server' ? `metadata server ${c.path}` : `${c.origin} ${c.path}`}${c.present ? '' : ` — ${c.note ?? 'absent'}`}`;
 
-export async function runDiscover(ctx: Context, options: SourceOptions): Promise<{ step: Step; discovery: Discovery | null }> {
+export async function runDiscoverRaw(ctx: Context, options: SourceOptions): Promise<{ step: Step; discovery: Discovery | null }> {
   const t0 = ctx.monotonic();
   if (options.source === 'gcloud') {
     return { step: step('discover', 'ok', 0, 'gcloud CLI requested (--source gcloud): it is not an ADC source; ADC discovery skipped'), discovery: null };
@@ -80,7 +80,7 @@ export async function runDiscover(ctx: Context, options: SourceOptions): Promise
   return { step: step('discover', shadowedCount ? 'warn' : 'ok', ms, summary, details, discovery.exchanges), discovery };
 }
 
-export async function runLoad(ctx: Context, discovery: Discovery | null, options: SourceOptions): Promise<{ step: Step; resolved: Resolved }> {
+export async function runLoadRaw(ctx: Context, discovery: Discovery | null, options: SourceOptions): Promise<{ step: Step; resolved: Resolved }> {
   const t0 = ctx.monotonic();
   const shadowed: Shadowed[] = [];
   if (!discovery) {
@@ -125,7 +125,7 @@ export interface Minted {
   audienceHonoured: boolean;
 }
 
-export async function runMint(ctx: Context, resolved: Resolved, audience: string, options: SourceOptions): Promise<{ step: Step; minted: Minted }> {
+export async function runMintRaw(ctx: Context, resolved: Resolved, audience: string, options: SourceOptions): Promise<{ step: Step; minted: Minted }> {
   const t0 = ctx.monotonic();
   const elapsed = () => Math.round(ctx.monotonic() - t0);
   try {
@@ -158,7 +158,7 @@ export async function runMint(ctx: Context, resolved: Resolved, audience: string
   }
 }
 
-export async function runVerify(ctx: Context, minted: Minted, expectedAudience: string | null, options: SourceOptions): Promise<{ step: Step; verify: VerifyResult }> {
+export async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudience: string | null, options: SourceOptions): Promise<{ step: Step; verify: VerifyResult }> {
   const t0 = ctx.monotonic();
   const googleDate = [...minted.exchanges].reverse().find((e) => e.date)?.date;
   const verify = await verifyToken(ctx, minted.token, {
@@ -174,3 +174,20 @@ export async function runVerify(ctx: Context, minted: Minted, expectedAudience: 
   const details = [...verify.findings.map((f) => `${f.status === 'ok' ? '✔' : f.status === 'warn' ? '⚠' : '✖'} ${f.text}`), ...(claimLine.length ? [`claims: ${claimLine.join(' ')}`] : [])];
   return { step: step('verify', verify.status, Math.round(ctx.monotonic() - t0), verify.summary, details, verify.exchanges), verify };
 }
+
+/** Report progress around a step without the step knowing about terminals. */
+function withProgress<A extends unknown[], R>(id: string, run: (ctx: Context, ...args: A) => Promise<R>) {
+  return async (ctx: Context, ...args: A): Promise<R> => {
+    ctx.progress?.(id, 'start');
+    try {
+      return await run(ctx, ...args);
+    } finally {
+      ctx.progress?.(id, 'end');
+    }
+  };
+}
+
+export const runDiscover = withProgress('discover', runDiscoverRaw);
+export const runLoad = withProgress('load', runLoadRaw);
+export const runMint = withProgress('mint', runMintRaw);
+export const runVerify = withProgress('verify', runVerifyRaw);
