@@ -10,6 +10,18 @@ import { printError, styleFor } from './render.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(packagePath('package.json')!, 'utf8')).version;
 
+type Command = (argv: Record<string, any>, io: IO, until: Promise<unknown>) => Promise<number>;
+
+// Each command's module loads only when it runs: start-up pays for one command, not all of them.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  call: async () => (await import('./call.ts')).callCommand,
+  token: async () => (await import('./token.ts')).tokenCommand,
+  inspect: async () => (await import('./inspect.ts')).inspectCommand,
+  doctor: async () => (await import('./doctor.ts')).doctorCommand,
+  proxy: async () => (await import('./proxy.ts')).proxyCommand,
+  emulator: async () => (await import('./emulator.ts')).emulatorCommand,
+};
+
 export interface RunOptions {
   /** Resolves when a long-running command (emulator, proxy) should stop. */
   until?: Promise<unknown>;
@@ -24,34 +36,9 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
     const argv = await parse(args, io);
     if (!argv) return 0;
     const command = String(argv._[0]);
-    switch (command) {
-      case 'call': {
-        const { callCommand } = await import('./call.ts');
-        return await callCommand(argv, io);
-      }
-      case 'token': {
-        const { tokenCommand } = await import('./token.ts');
-        return await tokenCommand(argv, io);
-      }
-      case 'inspect': {
-        const { inspectCommand } = await import('./inspect.ts');
-        return await inspectCommand(argv, io);
-      }
-      case 'doctor': {
-        const { doctorCommand } = await import('./doctor.ts');
-        return await doctorCommand(argv, io);
-      }
-      case 'proxy': {
-        const { proxyCommand } = await import('./proxy.ts');
-        return await proxyCommand(argv, io, runOptions.until ?? new Promise(() => {}));
-      }
-      case 'emulator': {
-        const { emulatorCommand } = await import('./emulator.ts');
-        return await emulatorCommand(argv, io, runOptions.until ?? new Promise(() => {}));
-      }
-      default:
-        throw usageError(`Unknown command ${JSON.stringify(command)}.`);
-    }
+    const load = COMMANDS[command];
+    if (!load) throw usageError(`Unknown command ${JSON.stringify(command)}.`);
+    return await (await load())(argv, io, runOptions.until ?? new Promise(() => {}));
   } catch (err) {
     const error = err instanceof IdcallError ? err : unexpected(err);
     if (wantsJson) {

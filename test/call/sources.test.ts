@@ -2,31 +2,24 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir } from '../helpers/cli.ts';
+import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
 
-let emu: Emulator;
-let creds: WrittenCredentials;
-let dir: Awaited<ReturnType<typeof tempDir>>;
 let home: Awaited<ReturnType<typeof tempDir>>;
 let hole: Awaited<ReturnType<typeof blackhole>>;
 
+const fx = emulatorFixture();
 before(async () => {
-  emu = await startEmulator();
-  dir = await tempDir();
   home = await tempDir();
   hole = await blackhole();
-  creds = await emu.writeCredentials(dir.path);
 });
 after(async () => {
-  await emu.close();
   await hole.close();
-  await dir.remove();
   await home.remove();
 });
 
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
 const env = (extra: Record<string, string | undefined> = {}) =>
-  cleanEnv(home.path, { GCE_METADATA_HOST: hole.host, IDCALL_CERTS_URL: emu.urls.jwks, IDCALL_METADATA_TIMEOUT: '300', ...extra });
+  cleanEnv(home.path, { GCE_METADATA_HOST: hole.host, IDCALL_CERTS_URL: fx.emu.urls.jwks, IDCALL_METADATA_TIMEOUT: '300', ...extra });
 
 interface Case {
   name: string;
@@ -44,7 +37,7 @@ interface Case {
 const cases: Case[] = [
   {
     name: 'service-account key in GOOGLE_APPLICATION_CREDENTIALS → 200',
-    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }),
+    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }),
     code: 'OK',
     exit: 0,
     source: { type: 'service_account', origin: 'GOOGLE_APPLICATION_CREDENTIALS' },
@@ -53,7 +46,7 @@ const cases: Case[] = [
   },
   {
     name: 'service-account key without run.invoker → 403 with the exact grant',
-    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }),
+    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }),
     service: 'private',
     code: 'INVOKER_DENIED',
     exit: 4,
@@ -62,15 +55,15 @@ const cases: Case[] = [
   },
   {
     name: '--credentials flag wins over GOOGLE_APPLICATION_CREDENTIALS',
-    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }),
-    args: () => ['--credentials', creds.files.serviceAccount!],
+    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }),
+    args: () => ['--credentials', fx.creds.files.serviceAccount!],
     code: 'OK',
     exit: 0,
     source: { type: 'service_account', origin: 'flag' },
   },
   {
     name: 'impersonated_service_account file (user → invoker) → 200',
-    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.impersonated }),
+    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.impersonated }),
     code: 'OK',
     exit: 0,
     source: { type: 'impersonated_service_account', origin: 'GOOGLE_APPLICATION_CREDENTIALS' },
@@ -78,16 +71,16 @@ const cases: Case[] = [
   },
   {
     name: '--impersonate-service-account with a user source → 200',
-    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }),
-    args: () => ['--impersonate-service-account', SA('invoker'), '--iam-url', emu.urls.iam],
+    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }),
+    args: () => ['--impersonate-service-account', SA('invoker'), '--iam-url', fx.emu.urls.iam],
     code: 'OK',
     exit: 0,
     principal: SA('invoker'),
   },
   {
     name: '--impersonate-service-account without token creator → IMPERSONATION_DENIED naming caller, target and role',
-    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }),
-    args: () => ['--impersonate-service-account', SA('no-access'), '--iam-url', emu.urls.iam],
+    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }),
+    args: () => ['--impersonate-service-account', SA('no-access'), '--iam-url', fx.emu.urls.iam],
     code: 'IMPERSONATION_DENIED',
     exit: 3,
     fix: /gcloud iam service-accounts add-iam-policy-binding no-access@demo-project\.iam\.gserviceaccount\.com --member=user:alice@example\.com --role=roles\/iam\.serviceAccountTokenCreator/,
@@ -95,7 +88,7 @@ const cases: Case[] = [
   },
   {
     name: 'external_account (file subject token → STS → generateIdToken) → 200',
-    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.externalAccount }),
+    env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.externalAccount }),
     code: 'OK',
     exit: 0,
     source: { type: 'external_account', origin: 'GOOGLE_APPLICATION_CREDENTIALS' },
@@ -103,7 +96,7 @@ const cases: Case[] = [
   },
   {
     name: 'gcloud well-known file (authorized_user) is found through CLOUDSDK_CONFIG',
-    env: () => env({ CLOUDSDK_CONFIG: creds.files.gcloudConfig }),
+    env: () => env({ CLOUDSDK_CONFIG: fx.creds.files.gcloudConfig }),
     service: 'private',
     code: 'INVOKER_DENIED',
     exit: 4,
@@ -112,7 +105,7 @@ const cases: Case[] = [
   },
   {
     name: 'metadata server (GCE_METADATA_HOST) → 200',
-    env: () => env({ GCE_METADATA_HOST: emu.urls.metadataHost }),
+    env: () => env({ GCE_METADATA_HOST: fx.emu.urls.metadataHost }),
     code: 'OK',
     exit: 0,
     source: { type: 'compute', origin: 'metadata_server' },
@@ -130,8 +123,8 @@ const cases: Case[] = [
 
 for (const c of cases) {
   test(`call: ${c.name}`, async () => {
-    const url = `${emu.urls.services[c.service ?? 'hello']}/api`;
-    const audience = emu.serviceRunUrls[c.service ?? 'hello']![0]!;
+    const url = `${fx.emu.urls.services[c.service ?? 'hello']}/api`;
+    const audience = fx.emu.serviceRunUrls[c.service ?? 'hello']![0]!;
     const args = ['call', url, '--audience', audience, ...(c.args?.() ?? [])];
     const table = await idcall(args, c.env());
     const result = await idcall([...args, '--json'], c.env());
@@ -148,35 +141,35 @@ for (const c of cases) {
     assert.deepEqual(report.steps.map((s: any) => s.id), ['discover', 'load', 'mint', 'verify', 'call']);
     assert.match(table.stdout, new RegExp(c.code));
     assert.ok(!/\n\s+at /.test(table.stderr + table.stdout), 'no stack trace');
-    assertNoSecrets([table.stdout, table.stderr, result.stdout, result.stderr], emu.secrets());
+    assertNoSecrets([table.stdout, table.stderr, result.stdout, result.stderr], fx.emu.secrets());
   });
 }
 
 test('call: NO_CREDENTIALS with a blackholed metadata server ends within the metadata bound', async () => {
-  const result = await idcall(['call', `${emu.urls.services.hello}/`, '--metadata-timeout', '500'], env({ IDCALL_METADATA_TIMEOUT: undefined }));
+  const result = await idcall(['call', `${fx.emu.urls.services.hello}/`, '--metadata-timeout', '500'], env({ IDCALL_METADATA_TIMEOUT: undefined }));
   assert.equal(result.code, 3);
   assert.ok(result.ms < 1500, `took ${result.ms} ms`);
 });
 
 test('call: shadowed sources are reported (a key file hides the gcloud login)', async () => {
-  const report = json(await idcall(['call', `${emu.urls.services.hello}/`, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount, CLOUDSDK_CONFIG: creds.files.gcloudConfig })));
+  const report = json(await idcall(['call', `${fx.emu.urls.services.hello}/`, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, CLOUDSDK_CONFIG: fx.creds.files.gcloudConfig })));
   assert.equal(report.source.origin, 'GOOGLE_APPLICATION_CREDENTIALS');
   assert.deepEqual(report.shadowed.map((s: any) => [s.origin, s.type]), [['well_known_file', 'authorized_user']]);
   assert.equal(report.steps[0].status, 'warn');
 });
 
 test('call: X-Serverless-Authorization carries the token and the client Authorization header is kept', async () => {
-  const e = env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount });
-  const viaFlag = json(await idcall(['call', `${emu.urls.services.hello}/`, '--header-name', 'X-Serverless-Authorization', '--body', 'full', '--json'], e));
+  const e = env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount });
+  const viaFlag = json(await idcall(['call', `${fx.emu.urls.services.hello}/`, '--header-name', 'X-Serverless-Authorization', '--body', 'full', '--json'], e));
   assert.equal(JSON.parse(viaFlag.response.bodyExcerpt).via, 'X-Serverless-Authorization');
-  const kept = json(await idcall(['call', `${emu.urls.services.hello}/`, '-H', 'Authorization: Basic YXBwOmFwcA==', '--body', 'full', '--json'], e));
+  const kept = json(await idcall(['call', `${fx.emu.urls.services.hello}/`, '-H', 'Authorization: Basic YXBwOmFwcA==', '--body', 'full', '--json'], e));
   const echo = JSON.parse(kept.response.bodyExcerpt);
   assert.equal(echo.via, 'X-Serverless-Authorization');
   assert.equal(echo.applicationAuthorization, 'present');
 });
 
 test('call: --show-token prints the token on stderr only', async () => {
-  const result = await idcall(['call', `${emu.urls.services.hello}/`, '--show-token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }), {}, { tokenAllowedOn: 'stderr' });
+  const result = await idcall(['call', `${fx.emu.urls.services.hello}/`, '--show-token'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }), {}, { tokenAllowedOn: 'stderr' });
   assert.equal(result.code, 0);
   assert.match(result.stderr, /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
   assert.ok(!result.stdout.includes(result.stderr.trim()));

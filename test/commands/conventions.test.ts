@@ -5,22 +5,11 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/main.ts';
 import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { cleanEnv, idcall, json, tempDir } from '../helpers/cli.ts';
+import { cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
 
-let emu: Emulator;
-let creds: WrittenCredentials;
-let dir: Awaited<ReturnType<typeof tempDir>>;
-before(async () => {
-  emu = await startEmulator();
-  dir = await tempDir();
-  creds = await emu.writeCredentials(dir.path);
-});
-after(async () => {
-  await emu.close();
-  await dir.remove();
-});
 
-const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(dir.path, { GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: emu.urls.jwks, ...extra });
+const fx = emulatorFixture();
+const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(fx.dir.path, { GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: fx.emu.urls.jwks, ...extra });
 const ANSI = /\u001b\[/;
 
 async function onTerminal(args: string[], e: Record<string, string | undefined>) {
@@ -36,33 +25,33 @@ async function onTerminal(args: string[], e: Record<string, string | undefined>)
 }
 
 test('piped output is plain: no colour codes, words instead of symbols', async () => {
-  const result = await idcall(['call', `${emu.urls.services.hello}/`], env());
+  const result = await idcall(['call', `${fx.emu.urls.services.hello}/`], env());
   assert.ok(!ANSI.test(result.stdout));
   assert.match(result.stdout, /^\[ok\] mint /m);
 });
 
 test('on a terminal: symbols and colour; NO_COLOR and --no-color keep the symbols and drop the colour', async () => {
-  const tty = await onTerminal(['call', `${emu.urls.services.hello}/`], env());
+  const tty = await onTerminal(['call', `${fx.emu.urls.services.hello}/`], env());
   assert.match(tty.stdout, /✔/);
   assert.ok(ANSI.test(tty.stdout));
   for (const [args, e] of [[['--no-color'], env()], [[], env({ NO_COLOR: '1' })]] as const) {
-    const plain = await onTerminal(['call', `${emu.urls.services.hello}/`, ...args], e);
+    const plain = await onTerminal(['call', `${fx.emu.urls.services.hello}/`, ...args], e);
     assert.match(plain.stdout, /✔/);
     assert.ok(!ANSI.test(plain.stdout), `colour with ${JSON.stringify(args)}`);
   }
 });
 
 test('slow steps show progress on a terminal\'s stderr, never with --json', async () => {
-  emu.setFaults([{ endpoint: 'token', kind: 'delay', ms: 600 }]);
+  fx.emu.setFaults([{ endpoint: 'token', kind: 'delay', ms: 600 }]);
   try {
-    const slow = await onTerminal(['call', `${emu.urls.services.hello}/`], env());
+    const slow = await onTerminal(['call', `${fx.emu.urls.services.hello}/`], env());
     assert.match(slow.stderr, /minting an ID token…/);
     assert.ok(!slow.stdout.includes('minting'), 'progress stays off stdout');
-    const quiet = await onTerminal(['call', `${emu.urls.services.hello}/`, '--json'], env());
+    const quiet = await onTerminal(['call', `${fx.emu.urls.services.hello}/`, '--json'], env());
     assert.equal(quiet.stderr, '');
     assert.equal(JSON.parse(quiet.stdout).verdict.code, 'OK');
   } finally {
-    emu.setFaults([]);
+    fx.emu.setFaults([]);
   }
 });
 
@@ -77,8 +66,8 @@ test('completion, --version, and examples in every command\'s --help', async () 
 });
 
 test('configuration: flag, then IDCALL_* environment, then default', async () => {
-  const fromEnv = json(await idcall(['call', `${emu.urls.services.hello}/`, '--body', 'full'], env({ IDCALL_METHOD: 'POST', IDCALL_JSON: 'true' })));
+  const fromEnv = json(await idcall(['call', `${fx.emu.urls.services.hello}/`, '--body', 'full'], env({ IDCALL_METHOD: 'POST', IDCALL_JSON: 'true' })));
   assert.equal(JSON.parse(fromEnv.response.bodyExcerpt).method, 'POST');
-  const flagWins = json(await idcall(['call', `${emu.urls.services.hello}/`, '--body', 'full', '--method', 'PUT', '--json'], env({ IDCALL_METHOD: 'POST' })));
+  const flagWins = json(await idcall(['call', `${fx.emu.urls.services.hello}/`, '--body', 'full', '--method', 'PUT', '--json'], env({ IDCALL_METHOD: 'POST' })));
   assert.equal(JSON.parse(flagWins.response.bodyExcerpt).method, 'PUT');
 });

@@ -3,27 +3,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile, cp } from 'node:fs/promises';
 import { defaultScenario, startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir } from '../helpers/cli.ts';
+import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
 
-let emu: Emulator;
-let creds: WrittenCredentials;
-let dir: Awaited<ReturnType<typeof tempDir>>;
 let hole: Awaited<ReturnType<typeof blackhole>>;
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
 
+const fx = emulatorFixture();
 before(async () => {
-  emu = await startEmulator();
-  dir = await tempDir();
   hole = await blackhole();
-  creds = await emu.writeCredentials(dir.path);
 });
 after(async () => {
-  await emu.close();
   await hole.close();
-  await dir.remove();
 });
 
-const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(dir.path, { GCE_METADATA_HOST: hole.host, IDCALL_CERTS_URL: emu.urls.jwks, IDCALL_IAM_URL: emu.urls.iam, ...extra });
+const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(fx.dir.path, { GCE_METADATA_HOST: hole.host, IDCALL_CERTS_URL: fx.emu.urls.jwks, IDCALL_IAM_URL: fx.emu.urls.iam, ...extra });
 const checkOf = (report: any, id: string) => report.checks.find((c: any) => c.id === id);
 
 test('doctor with nothing configured and the metadata address blackholed: under 2 s, exit 3, says what to do', async () => {
@@ -43,11 +36,11 @@ test('doctor with nothing configured and the metadata address blackholed: under 
 });
 
 const working: { name: string; env: () => Record<string, string | undefined>; type: string; checks: string[] }[] = [
-  { name: 'service-account key', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }), type: 'service_account', checks: ['credential', 'access-token', 'clock'] },
-  { name: 'metadata server', env: () => env({ GCE_METADATA_HOST: emu.urls.metadataHost }), type: 'compute', checks: ['access-token'] },
-  { name: 'user (gcloud well-known file)', env: () => env({ CLOUDSDK_CONFIG: creds.files.gcloudConfig }), type: 'authorized_user', checks: ['gcloud', 'access-token'] },
-  { name: 'impersonation file', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.impersonated }), type: 'impersonated_service_account', checks: ['impersonation', 'access-token', 'id-token'] },
-  { name: 'federation', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.externalAccount }), type: 'external_account', checks: ['federation', 'access-token', 'id-token'] },
+  { name: 'service-account key', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }), type: 'service_account', checks: ['credential', 'access-token', 'clock'] },
+  { name: 'metadata server', env: () => env({ GCE_METADATA_HOST: fx.emu.urls.metadataHost }), type: 'compute', checks: ['access-token'] },
+  { name: 'user (gcloud well-known file)', env: () => env({ CLOUDSDK_CONFIG: fx.creds.files.gcloudConfig }), type: 'authorized_user', checks: ['gcloud', 'access-token'] },
+  { name: 'impersonation file', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.impersonated }), type: 'impersonated_service_account', checks: ['impersonation', 'access-token', 'id-token'] },
+  { name: 'federation', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.externalAccount }), type: 'external_account', checks: ['federation', 'access-token', 'id-token'] },
 ];
 for (const w of working) {
   test(`doctor with ${w.name}: credentials work`, async () => {
@@ -59,18 +52,18 @@ for (const w of working) {
     for (const id of w.checks) assert.equal(checkOf(report, id)?.status, 'ok', `${id}: ${JSON.stringify(checkOf(report, id))}`);
     assert.ok(checkOf(report, 'access-token').durationMs >= 0);
     const human = await idcall(['doctor'], w.env());
-    assertNoSecrets([result.stdout, human.stdout, human.stderr], emu.secrets());
+    assertNoSecrets([result.stdout, human.stdout, human.stderr], fx.emu.secrets());
   });
 }
 
 test('doctor --audience mints an ID token too, with its time', async () => {
-  const report = json(await idcall(['doctor', '--audience', 'https://svc.example', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount })));
+  const report = json(await idcall(['doctor', '--audience', 'https://svc.example', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })));
   assert.equal(checkOf(report, 'id-token').status, 'ok');
   assert.match(checkOf(report, 'id-token').summary, /ID token for https:\/\/svc\.example/);
 });
 
 test('doctor: impersonation not allowed → the exact grant, exit 3', async () => {
-  const result = await idcall(['doctor', '--impersonate-service-account', SA('no-access'), '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }));
+  const result = await idcall(['doctor', '--impersonate-service-account', SA('no-access'), '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }));
   const report = json(result);
   assert.equal(result.code, 3);
   assert.equal(report.verdict.code, 'IMPERSONATION_DENIED');
@@ -79,21 +72,21 @@ test('doctor: impersonation not allowed → the exact grant, exit 3', async () =
 });
 
 test('doctor: federation details, and a subject-token file that is gone', async () => {
-  const ok = json(await idcall(['doctor', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.externalAccount })));
+  const ok = json(await idcall(['doctor', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.externalAccount })));
   const details = checkOf(ok, 'federation').details.join('\n');
   assert.match(details, /workloadIdentityPools\/ci-pool\/providers\/ci-provider/);
   assert.match(details, /subject token from file/);
   assert.match(details, /impersonates invoker@/);
-  const config = JSON.parse(await readFile(creds.files.externalAccount!, 'utf8'));
-  config.credential_source.file = `${dir.path}/missing.jwt`;
-  const broken = json(await idcall(['doctor', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await dir.file('fed-missing.json', config) })));
+  const config = JSON.parse(await readFile(fx.creds.files.externalAccount!, 'utf8'));
+  config.credential_source.file = `${fx.dir.path}/missing.jwt`;
+  const broken = json(await idcall(['doctor', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await fx.dir.file('fed-missing.json', config) })));
   assert.equal(checkOf(broken, 'federation').status, 'fail');
   assert.match(checkOf(broken, 'federation').summary, /cannot be read/);
   assert.equal(broken.exitCode, 3);
 });
 
 test('doctor: environment that breaks auth silently', async () => {
-  const base = { GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount };
+  const base = { GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount };
   const proxied = json(await idcall(['doctor', '--json'], env({ ...base, HTTPS_PROXY: 'http://user:secret@proxy.corp:3128' })));
   assert.equal(checkOf(proxied, 'proxy').status, 'warn');
   assert.match(checkOf(proxied, 'proxy').fix, /NO_PROXY=169\.254\.169\.254/);
@@ -107,7 +100,7 @@ test('doctor: environment that breaks auth silently', async () => {
 test('doctor: a clock off from Google\'s, measured from the Date header', async () => {
   const skewed = await startEmulator({ ...defaultScenario(), switches: { clockOffsetSeconds: 120 } });
   try {
-    const key = await dir.file('skew.json', skewed.serviceAccountKey(SA('caller')));
+    const key = await fx.dir.file('skew.json', skewed.serviceAccountKey(SA('caller')));
     const report = json(await idcall(['doctor', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: key })));
     assert.equal(checkOf(report, 'clock').status, 'warn');
     assert.match(checkOf(report, 'clock').summary, /behind Google's/);
@@ -117,7 +110,7 @@ test('doctor: a clock off from Google\'s, measured from the Date header', async 
 });
 
 test('doctor: gcloud auth login without application-default login', async () => {
-  const config = `${dir.path}/gcloud-cli-only`;
+  const config = `${fx.dir.path}/gcloud-cli-only`;
   await mkdir(`${config}/configurations`, { recursive: true });
   await writeFile(`${config}/active_config`, 'work');
   await writeFile(`${config}/configurations/config_work`, '[core]\naccount = carol@example.com\nproject = p1\n');
@@ -128,8 +121,8 @@ test('doctor: gcloud auth login without application-default login', async () => 
 });
 
 test('doctor: gcloud CLI account differs from the ADC account', async () => {
-  const config = `${dir.path}/gcloud-mixed`;
-  await cp(creds.files.gcloudConfig!, config, { recursive: true });
+  const config = `${fx.dir.path}/gcloud-mixed`;
+  await cp(fx.creds.files.gcloudConfig!, config, { recursive: true });
   await writeFile(`${config}/configurations/config_default`, '[core]\naccount = bob@example.com\n');
   const report = json(await idcall(['doctor', '--audience', 'https://svc.example', '--json'], env({ CLOUDSDK_CONFIG: config })));
   assert.equal(checkOf(report, 'gcloud-vs-adc')?.status, 'warn');
@@ -137,7 +130,7 @@ test('doctor: gcloud CLI account differs from the ADC account', async () => {
 });
 
 test('doctor: a key file readable by others', async () => {
-  const key = await dir.file('open-key.json', await readFile(creds.files.serviceAccount!, 'utf8'), 0o644);
+  const key = await fx.dir.file('open-key.json', await readFile(fx.creds.files.serviceAccount!, 'utf8'), 0o644);
   const report = json(await idcall(['doctor', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: key })));
   assert.equal(checkOf(report, 'credential').status, 'warn');
   assert.match(checkOf(report, 'credential').fix, /chmod 600/);

@@ -2,35 +2,28 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir } from '../helpers/cli.ts';
+import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
 
-let emu: Emulator;
-let creds: WrittenCredentials;
-let dir: Awaited<ReturnType<typeof tempDir>>;
 let hole: Awaited<ReturnType<typeof blackhole>>;
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
 
+const fx = emulatorFixture();
 before(async () => {
-  emu = await startEmulator();
-  dir = await tempDir();
   hole = await blackhole();
-  creds = await emu.writeCredentials(dir.path);
 });
 after(async () => {
-  await emu.close();
   await hole.close();
-  await dir.remove();
 });
 
-const env = (extra: Record<string, string | undefined>) => cleanEnv(dir.path, { GCE_METADATA_HOST: hole.host, IDCALL_METADATA_TIMEOUT: '200', IDCALL_CERTS_URL: emu.urls.jwks, IDCALL_IAM_URL: emu.urls.iam, ...extra });
+const env = (extra: Record<string, string | undefined>) => cleanEnv(fx.dir.path, { GCE_METADATA_HOST: hole.host, IDCALL_METADATA_TIMEOUT: '200', IDCALL_CERTS_URL: fx.emu.urls.jwks, IDCALL_IAM_URL: fx.emu.urls.iam, ...extra });
 
 const sources: { name: string; env: () => Record<string, string | undefined>; args?: string[]; email: string }[] = [
-  { name: 'service-account key', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }), email: SA('caller') },
-  { name: 'metadata server', env: () => env({ GCE_METADATA_HOST: emu.urls.metadataHost }), email: SA('runtime') },
-  { name: 'impersonated_service_account file', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.impersonated }), email: SA('invoker') },
-  { name: 'user + --impersonate-service-account', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }), args: ['--impersonate-service-account', SA('invoker'), '--include-email'], email: SA('invoker') },
-  { name: 'external_account', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.externalAccount }), email: SA('invoker') },
+  { name: 'service-account key', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }), email: SA('caller') },
+  { name: 'metadata server', env: () => env({ GCE_METADATA_HOST: fx.emu.urls.metadataHost }), email: SA('runtime') },
+  { name: 'impersonated_service_account file', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.impersonated }), email: SA('invoker') },
+  { name: 'user + --impersonate-service-account', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }), args: ['--impersonate-service-account', SA('invoker'), '--include-email'], email: SA('invoker') },
+  { name: 'external_account', env: () => env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.externalAccount }), email: SA('invoker') },
 ];
 
 for (const s of sources) {
@@ -48,27 +41,27 @@ for (const s of sources) {
 }
 
 test('token without --audience uses gcloud\'s client id, as gcloud does', async () => {
-  const result = await idcall(['token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount }), {}, { tokenAllowedOn: 'stdout' });
+  const result = await idcall(['token'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }), {}, { tokenAllowedOn: 'stdout' });
   assert.equal(claims(result.stdout.trim()).aud, '32555940559.apps.googleusercontent.com');
 });
 
 test('token --audience for a user account: nothing on stdout, the reason and the fix on stderr, exit 3', async () => {
-  const result = await idcall(['token', '--audience', 'https://svc.example'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }));
+  const result = await idcall(['token', '--audience', 'https://svc.example'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }));
   assert.equal(result.code, 3);
   assert.equal(result.stdout, '');
   assert.match(result.stderr, /USER_TOKEN_AUDIENCE/);
   assert.match(result.stderr, /--impersonate-service-account/);
-  assertNoSecrets([result.stderr], emu.secrets());
+  assertNoSecrets([result.stderr], fx.emu.secrets());
 });
 
 test('token for a user account without --audience prints the user\'s own token', async () => {
-  const result = await idcall(['token'], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }), {}, { tokenAllowedOn: 'stdout' });
+  const result = await idcall(['token'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }), {}, { tokenAllowedOn: 'stdout' });
   assert.equal(result.code, 0);
   assert.equal(claims(result.stdout.trim()).email, 'alice@example.com');
 });
 
 test('token failure prints nothing on stdout (impersonation denied → exit 3)', async () => {
-  const result = await idcall(['token', '--audience', 'https://svc.example', '--impersonate-service-account', SA('no-access')], env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }));
+  const result = await idcall(['token', '--audience', 'https://svc.example', '--impersonate-service-account', SA('no-access')], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }));
   assert.equal(result.code, 3);
   assert.equal(result.stdout, '');
   assert.match(result.stderr, /IMPERSONATION_DENIED/);
@@ -83,7 +76,7 @@ test('token with no credentials: nothing on stdout, exit 3', async () => {
 });
 
 test('token --decode prints header and claims, --verbose shows the steps on stderr, --json never holds the token', async () => {
-  const e = env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount });
+  const e = env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount });
   const decoded = JSON.parse((await idcall(['token', '--audience', 'https://svc.example', '--decode'], e)).stdout);
   assert.equal(decoded.claims.aud, 'https://svc.example');
   assert.equal(decoded.header.alg, 'RS256');
@@ -92,5 +85,5 @@ test('token --decode prints header and claims, --verbose shows the steps on stde
   assert.equal(verbose.stdout.split('\n').length, 2);
   const report = await idcall(['token', '--audience', 'https://svc.example', '--json'], e);
   assert.equal(json(report).verdict.code, 'OK');
-  assertNoSecrets([report.stdout, verbose.stderr], emu.secrets());
+  assertNoSecrets([report.stdout, verbose.stderr], fx.emu.secrets());
 });

@@ -4,29 +4,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { cleanEnv, idcall, json, tempDir } from '../helpers/cli.ts';
+import { cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
 const gcloudPresent = await run('gcloud', ['--version'], { timeout: 20_000 }).then(() => true, () => false);
 const skip = gcloudPresent ? false : 'gcloud is not installed on this machine';
 
-let emu: Emulator;
-let creds: WrittenCredentials;
-let dir: Awaited<ReturnType<typeof tempDir>>;
-before(async () => {
-  emu = await startEmulator();
-  dir = await tempDir();
-  creds = await emu.writeCredentials(dir.path);
-});
-after(async () => {
-  await emu.close();
-  await dir.remove();
-});
-
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
 const gcloudEnv = (config: string, extra: Record<string, string> = {}) => ({
   PATH: process.env.PATH!,
-  HOME: dir.path,
+  HOME: fx.dir.path,
   CLOUDSDK_CONFIG: config,
   CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
   CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
@@ -34,19 +21,20 @@ const gcloudEnv = (config: string, extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
+const fx = emulatorFixture();
 test('gcloud auth print-identity-token with a service-account key (auth/token_host → emulator)', { skip }, async () => {
-  const config = `${dir.path}/gcloud-sa`;
-  const env = gcloudEnv(config, { CLOUDSDK_AUTH_TOKEN_HOST: emu.urls.token });
-  await run('gcloud', ['auth', 'activate-service-account', `--key-file=${creds.files.serviceAccount}`], { env, timeout: 30_000 });
+  const config = `${fx.dir.path}/gcloud-sa`;
+  const env = gcloudEnv(config, { CLOUDSDK_AUTH_TOKEN_HOST: fx.emu.urls.token });
+  await run('gcloud', ['auth', 'activate-service-account', `--key-file=${fx.creds.files.serviceAccount}`], { env, timeout: 30_000 });
   const { stdout } = await run('gcloud', ['auth', 'print-identity-token', '--audiences=https://svc.example'], { env, timeout: 30_000 });
   const c = claims(stdout.trim());
   assert.equal(c.aud, 'https://svc.example');
   assert.equal(c.email, 'caller@demo-project.iam.gserviceaccount.com');
-  assert.ok(emu.requests.some((r) => r.endpoint === 'token' && r.status === 200));
+  assert.ok(fx.emu.requests.some((r) => r.endpoint === 'token' && r.status === 200));
 });
 
 test('gcloud auth print-identity-token on the metadata server (GCE_METADATA_ROOT → emulator)', { skip }, async () => {
-  const env = gcloudEnv(`${dir.path}/gcloud-gce`, { GCE_METADATA_ROOT: emu.urls.metadataHost });
+  const env = gcloudEnv(`${fx.dir.path}/gcloud-gce`, { GCE_METADATA_ROOT: fx.emu.urls.metadataHost });
   const { stdout } = await run('gcloud', ['auth', 'print-identity-token', '--audiences=https://svc.example'], { env, timeout: 30_000 });
   const c = claims(stdout.trim());
   assert.equal(c.aud, 'https://svc.example');
@@ -54,10 +42,10 @@ test('gcloud auth print-identity-token on the metadata server (GCE_METADATA_ROOT
 });
 
 test('idcall call --source gcloud uses gcloud\'s own token and says it is not an ADC source', { skip }, async () => {
-  const config = `${dir.path}/gcloud-src`;
-  const env = gcloudEnv(config, { CLOUDSDK_AUTH_TOKEN_HOST: emu.urls.token });
-  await run('gcloud', ['auth', 'activate-service-account', `--key-file=${creds.files.serviceAccount}`], { env, timeout: 30_000 });
-  const result = await idcall(['call', `${emu.urls.services.hello}/`, '--source', 'gcloud', '--json'], cleanEnv(dir.path, { ...env, IDCALL_CERTS_URL: emu.urls.jwks }));
+  const config = `${fx.dir.path}/gcloud-src`;
+  const env = gcloudEnv(config, { CLOUDSDK_AUTH_TOKEN_HOST: fx.emu.urls.token });
+  await run('gcloud', ['auth', 'activate-service-account', `--key-file=${fx.creds.files.serviceAccount}`], { env, timeout: 30_000 });
+  const result = await idcall(['call', `${fx.emu.urls.services.hello}/`, '--source', 'gcloud', '--json'], cleanEnv(fx.dir.path, { ...env, IDCALL_CERTS_URL: fx.emu.urls.jwks }));
   const report = json(result);
   assert.equal(report.verdict.code, 'OK', report.verdict.summary);
   assert.equal(report.source.origin, 'gcloud');

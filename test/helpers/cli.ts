@@ -1,4 +1,5 @@
 // Run idcall in-process with captured streams and an explicit environment, as a user would see it.
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
@@ -103,4 +104,28 @@ export function json(result: CliResult): any {
   } catch {
     assert.fail(`stdout is not one JSON document:\n${result.stdout}\nstderr:\n${result.stderr}`);
   }
+}
+
+export interface EmulatorFixture {
+  readonly emu: import('../../src/emulator/index.ts').Emulator;
+  readonly creds: import('../../src/emulator/index.ts').WrittenCredentials;
+  readonly dir: Awaited<ReturnType<typeof tempDir>>;
+}
+
+/** One emulator, a temp dir and its credential files for a test file; started before the tests and closed after. */
+export function emulatorFixture(scenario?: Partial<import('../../src/emulator/index.ts').Scenario>, setup?: (fx: EmulatorFixture) => Promise<void> | void): EmulatorFixture {
+  const state = {} as { emu: EmulatorFixture['emu']; creds: EmulatorFixture['creds']; dir: EmulatorFixture['dir'] };
+  before(async () => {
+    const { startEmulator } = await import('../../src/emulator/index.ts');
+    state.emu = await startEmulator(scenario);
+    state.dir = await tempDir();
+    state.creds = await state.emu.writeCredentials(state.dir.path);
+    // In this hook, not a later one: hooks of one file are not guaranteed to see each other's results in order.
+    await setup?.(state);
+  });
+  after(async () => {
+    await state.emu?.close();
+    await state.dir?.remove();
+  });
+  return state;
 }

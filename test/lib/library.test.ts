@@ -3,26 +3,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { clearIdTokenCache, diagnose, getIdToken, idTokenFetch, idTokenInterceptor, IdcallError, startEmulator, type Emulator, type WrittenCredentials } from '../../src/index.ts';
-import { cleanEnv, idcall, json, tempDir } from '../helpers/cli.ts';
+import { cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
 
-let emu: Emulator;
-let creds: WrittenCredentials;
-let dir: Awaited<ReturnType<typeof tempDir>>;
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
-const tokenRequests = () => emu.requests.filter((r) => r.endpoint === 'token').length;
+const fx = emulatorFixture(undefined, ({ emu }) => emu.grant({ kind: 'service', name: 'private' }, 'roles/run.invoker', `serviceAccount:${SA('caller')}`));
+const tokenRequests = () => fx.emu.requests.filter((r) => r.endpoint === 'token').length;
 
-before(async () => {
-  emu = await startEmulator();
-  emu.grant({ kind: 'service', name: 'private' }, 'roles/run.invoker', `serviceAccount:${SA('caller')}`);
-  dir = await tempDir();
-  creds = await emu.writeCredentials(dir.path);
-});
-after(async () => {
-  await emu.close();
-  await dir.remove();
-});
-
-const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(dir.path, { GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: emu.urls.jwks, IDCALL_IAM_URL: emu.urls.iam, ...extra });
+const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(fx.dir.path, { GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: fx.emu.urls.jwks, IDCALL_IAM_URL: fx.emu.urls.iam, ...extra });
 
 test('getIdToken: token, claims and source', async () => {
   clearIdTokenCache();
@@ -34,19 +21,19 @@ test('getIdToken: token, claims and source', async () => {
 });
 
 test('getIdToken with impersonation', async () => {
-  const { claims } = await getIdToken({ audience: 'https://svc.example', impersonateServiceAccount: SA('invoker'), env: env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }) });
+  const { claims } = await getIdToken({ audience: 'https://svc.example', impersonateServiceAccount: SA('invoker'), env: env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }) });
   assert.equal(claims.email, SA('invoker'));
 });
 
 test('errors are IdcallError with a code, a fix and the cause', async () => {
-  await assert.rejects(getIdToken({ audience: 'https://svc.example', impersonateServiceAccount: SA('no-access'), env: env({ GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }) }), (err: unknown) => {
+  await assert.rejects(getIdToken({ audience: 'https://svc.example', impersonateServiceAccount: SA('no-access'), env: env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }) }), (err: unknown) => {
     assert.ok(err instanceof IdcallError);
     assert.equal(err.code, 'IMPERSONATION_DENIED');
     assert.match(err.fix, /roles\/iam\.serviceAccountTokenCreator/);
     assert.ok(err.cause);
     return true;
   });
-  await assert.rejects(getIdToken({ audience: 'https://svc.example', env: cleanEnv(dir.path, { METADATA_SERVER_DETECTION: 'none' }) }), { code: 'NO_CREDENTIALS' });
+  await assert.rejects(getIdToken({ audience: 'https://svc.example', env: cleanEnv(fx.dir.path, { METADATA_SERVER_DETECTION: 'none' }) }), { code: 'NO_CREDENTIALS' });
 });
 
 test('idTokenFetch: two services with different audiences share one cache (one mint each)', async () => {
@@ -55,36 +42,36 @@ test('idTokenFetch: two services with different audiences share one cache (one m
   const fetchWithToken = idTokenFetch({ env: env() });
   for (let i = 0; i < 3; i++) {
     for (const name of ['hello', 'private']) {
-      const res = await fetchWithToken(`${emu.urls.services[name]}/x?i=${i}`);
+      const res = await fetchWithToken(`${fx.emu.urls.services[name]}/x?i=${i}`);
       assert.equal(res.status, 200);
       const echo = (await res.json()) as { audience: string; caller: string };
-      assert.equal(echo.audience, emu.urls.services[name]);
+      assert.equal(echo.audience, fx.emu.urls.services[name]);
       assert.equal(echo.caller, SA('caller'));
     }
   }
   const second = idTokenFetch({ env: env() });
-  assert.equal((await second(`${emu.urls.services.hello}/`)).status, 200);
+  assert.equal((await second(`${fx.emu.urls.services.hello}/`)).status, 200);
   assert.equal(tokenRequests() - before, 2, 'one token request per audience, shared across fetch functions');
 });
 
 test('idTokenFetch keeps the application\'s Authorization header and sends no token to origins it does not allow', async () => {
-  const fetchWithToken = idTokenFetch({ env: env(), allow: (origin) => origin === emu.urls.services.hello });
-  const echo = (await (await fetchWithToken(`${emu.urls.services.hello}/`, { headers: { authorization: 'Basic YTpi' } })).json()) as { via: string; applicationAuthorization?: string };
+  const fetchWithToken = idTokenFetch({ env: env(), allow: (origin) => origin === fx.emu.urls.services.hello });
+  const echo = (await (await fetchWithToken(`${fx.emu.urls.services.hello}/`, { headers: { authorization: 'Basic YTpi' } })).json()) as { via: string; applicationAuthorization?: string };
   assert.equal(echo.via, 'X-Serverless-Authorization');
   assert.equal(echo.applicationAuthorization, 'present');
-  assert.equal((await fetchWithToken(`${emu.urls.services.private}/`)).status, 403, 'no token for an origin that is not allowed');
+  assert.equal((await fetchWithToken(`${fx.emu.urls.services.private}/`)).status, 403, 'no token for an origin that is not allowed');
 });
 
 test('idTokenInterceptor in a real undici Agent', async () => {
   const agent = new Agent().compose(idTokenInterceptor({ env: env(), headerName: 'X-Serverless-Authorization' }));
   try {
-    const res = await request(`${emu.urls.services.hello}/via-agent`, { dispatcher: agent });
+    const res = await request(`${fx.emu.urls.services.hello}/via-agent`, { dispatcher: agent });
     assert.equal(res.statusCode, 200);
     const echo = (await res.body.json()) as { via: string; path: string };
     assert.equal(echo.via, 'X-Serverless-Authorization');
     assert.equal(echo.path, '/via-agent');
-    const failing = new Agent().compose(idTokenInterceptor({ env: cleanEnv(dir.path, { METADATA_SERVER_DETECTION: 'none' }) }));
-    await assert.rejects(request(`${emu.urls.services.hello}/`, { dispatcher: failing }), { code: 'NO_CREDENTIALS' });
+    const failing = new Agent().compose(idTokenInterceptor({ env: cleanEnv(fx.dir.path, { METADATA_SERVER_DETECTION: 'none' }) }));
+    await assert.rejects(request(`${fx.emu.urls.services.hello}/`, { dispatcher: failing }), { code: 'NO_CREDENTIALS' });
     await failing.close();
   } finally {
     await agent.close();
@@ -92,7 +79,7 @@ test('idTokenInterceptor in a real undici Agent', async () => {
 });
 
 test('diagnose returns the same report as `idcall call --json`', async () => {
-  const url = `${emu.urls.services.hello}/d`;
+  const url = `${fx.emu.urls.services.hello}/d`;
   const report = await diagnose(url, { env: env() });
   const cli = json(await idcall(['call', url, '--json'], env()));
   assert.equal(report.verdict.code, 'OK');

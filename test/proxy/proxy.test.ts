@@ -4,30 +4,21 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Agent, request } from 'undici';
 import { defaultScenario, issuedSecrets, startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { assertNoSecrets, tempDir } from '../helpers/cli.ts';
+import { assertNoSecrets, tempDir, emulatorFixture } from '../helpers/cli.ts';
 import { allLogs, proxyFor, upstream } from '../helpers/proxy.ts';
 
-let emu: Emulator;
-let creds: WrittenCredentials;
-let dir: Awaited<ReturnType<typeof tempDir>>;
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
 
-before(async () => {
-  emu = await startEmulator();
-  dir = await tempDir();
-  creds = await emu.writeCredentials(dir.path);
-});
+const fx = emulatorFixture();
 after(async () => {
-  await emu.close();
-  await dir.remove();
   // Secret canary over everything the proxies logged in this file.
   assertNoSecrets(allLogs.map((l) => JSON.stringify(l)), issuedSecrets());
 });
 
 
-const env = () => ({ HOME: dir.path, GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_IAM_URL: emu.urls.iam });
-const tokenRequests = () => emu.requests.filter((r) => r.endpoint === 'token').length;
+const env = () => ({ HOME: fx.dir.path, GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_IAM_URL: fx.emu.urls.iam });
+const tokenRequests = () => fx.emu.requests.filter((r) => r.endpoint === 'token').length;
 const get = async (url: string, headers: Record<string, string> = {}) => {
   const res = await request(url, { headers });
   return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
@@ -35,7 +26,7 @@ const get = async (url: string, headers: Record<string, string> = {}) => {
 
 for (const headerName of ['Authorization', 'X-Serverless-Authorization'] as const) {
   test(`reverse mode with ${headerName}: the private service answers 200 to the caller`, async () => {
-    const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(emu.urls.services.hello!), headerName });
+    const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!), headerName });
     try {
       const res = await get(`${proxy.url}/hello?q=1`);
       assert.equal(res.status, 200);
@@ -51,7 +42,7 @@ for (const headerName of ['Authorization', 'X-Serverless-Authorization'] as cons
 }
 
 test('a client Authorization header is kept; the token goes in X-Serverless-Authorization', async () => {
-  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(emu.urls.services.hello!) });
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!) });
   try {
     const echo = JSON.parse((await get(`${proxy.url}/`, { authorization: 'Basic YXBwOmFwcA==' })).body);
     assert.equal(echo.via, 'X-Serverless-Authorization');
@@ -63,7 +54,7 @@ test('a client Authorization header is kept; the token goes in X-Serverless-Auth
 
 test('forward mode: allowed hosts get a token for their origin, others pass through without one', async () => {
   const plain = await upstream((req, res) => res.end(JSON.stringify({ authorization: req.headers.authorization ?? null })));
-  const helloHost = new URL(emu.urls.services.hello!).host;
+  const helloHost = new URL(fx.emu.urls.services.hello!).host;
   const { proxy, log } = await proxyFor(env(), { mode: 'forward', allowHosts: [helloHost] });
   const viaProxy = (url: string) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -77,9 +68,9 @@ test('forward mode: allowed hosts get a token for their origin, others pass thro
       req.end();
     });
   try {
-    const allowed = await viaProxy(`${emu.urls.services.hello}/x`);
+    const allowed = await viaProxy(`${fx.emu.urls.services.hello}/x`);
     assert.equal(allowed.status, 200);
-    assert.equal(JSON.parse(allowed.body).audience, emu.urls.services.hello);
+    assert.equal(JSON.parse(allowed.body).audience, fx.emu.urls.services.hello);
     const other = await viaProxy(`${plain.url}/y`);
     assert.equal(other.status, 200);
     assert.equal(JSON.parse(other.body).authorization, null, 'a host that is not allowed never gets a token');
@@ -191,7 +182,7 @@ test('large bodies stream both ways: each side sees data before the other has fi
 });
 
 test('single flight: 200 concurrent cold requests cost exactly one token request', async () => {
-  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(emu.urls.services.hello!) });
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!) });
   const agent = new Agent({ connections: 50 });
   try {
     const before = tokenRequests();
@@ -206,7 +197,7 @@ test('single flight: 200 concurrent cold requests cost exactly one token request
 
 test('short-lived tokens refresh across several expiries with no failed request', async () => {
   const shortLived = await startEmulator({ ...defaultScenario(), switches: { tokenLifetimeSeconds: 3 } });
-  const key = await dir.file('short.json', shortLived.serviceAccountKey(SA('caller')));
+  const key = await fx.dir.file('short.json', shortLived.serviceAccountKey(SA('caller')));
   const { proxy, log } = await proxyFor({ ...env(), GOOGLE_APPLICATION_CREDENTIALS: key }, { mode: 'reverse', target: new URL(shortLived.urls.services.hello!) });
   try {
     const until = Date.now() + 7_500;
@@ -257,7 +248,7 @@ test('an upstream 401 invalidates the cached token once and retries an idempoten
 });
 
 test('a mint failure answers 502 with the cause code and fix, not a bare 500', async () => {
-  const { proxy } = await proxyFor({ ...env(), GOOGLE_APPLICATION_CREDENTIALS: creds.files.authorizedUser }, { mode: 'reverse', target: new URL(emu.urls.services.hello!) }, { 'impersonate-service-account': SA('no-access') });
+  const { proxy } = await proxyFor({ ...env(), GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser }, { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!) }, { 'impersonate-service-account': SA('no-access') });
   try {
     const res = await get(`${proxy.url}/`);
     assert.equal(res.status, 502);
@@ -271,7 +262,7 @@ test('a mint failure answers 502 with the cause code and fix, not a bare 500', a
 });
 
 test('health and metrics on the listen address', async () => {
-  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(emu.urls.services.hello!) });
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!) });
   try {
     await get(`${proxy.url}/a`);
     const health = JSON.parse((await get(`${proxy.url}/__idcall/health`)).body);
