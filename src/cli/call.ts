@@ -85,6 +85,7 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
     headerName: (argv['header-name'] as DiagnoseOptions['headerName']) ?? 'Authorization',
     timeoutMs: parseDuration(setting(argv, io.env, 'timeout'), 30_000, 'timeout'),
     bodyLimit: Math.max(0, bodyLimit),
+    keepBody: argv.output !== undefined,
     allowInsecure: Boolean(argv['allow-insecure']),
   };
 }

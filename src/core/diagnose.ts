@@ -18,6 +18,8 @@ export interface DiagnoseOptions extends SourceOptions {
   timeoutMs?: number;
   /** Bytes of response body to keep in the report; Infinity for all. */
   bodyLimit?: number;
+  /** Capture the whole body (for --output) while the report keeps only the excerpt. */
+  keepBody?: boolean;
   allowInsecure?: boolean;
 }
 
@@ -91,7 +93,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
       token: minted.token,
       headerName: options.headerName ?? 'Authorization',
       timeoutMs: options.timeoutMs ?? 30_000,
-      bodyLimit: options.bodyLimit ?? 200,
+      bodyLimit: options.keepBody ? Infinity : (options.bodyLimit ?? 200),
       monotonic: ctx.monotonic,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
@@ -120,7 +122,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   report.response = {
     status: result.status,
     headers: result.headers,
-    bodyExcerpt: result.body.toString('utf8'),
+    bodyExcerpt: result.body.subarray(0, options.bodyLimit ?? 200).toString('utf8'),
     bodyBytes: result.bodyBytes,
     ...(result.redirect ? { redirect: result.redirect } : {}),
     timings: result.timings,

@@ -174,3 +174,12 @@ test('call: --show-token prints the token on stderr only', async () => {
   assert.match(result.stderr, /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/);
   assert.ok(!result.stdout.includes(result.stderr.trim()));
 });
+
+test('call: --output writes the whole body to a file and the report says so', async () => {
+  const out = `${fx.dir.path}/body.json`;
+  const result = await idcall(['call', `${fx.emu.urls.services.hello}/`, '--output', out], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }));
+  assert.equal(result.code, 0);
+  assert.match(result.stdout, /Response body \(\d+ bytes\) written to .*body\.json/);
+  const { readFile } = await import('node:fs/promises');
+  assert.equal(JSON.parse(await readFile(out, 'utf8')).service, 'hello');
+});

@@ -1,0 +1,42 @@
+// `idcall emulator --write-credentials DIR` as a user runs it: a process that prints its URLs and the env to
+// export, writes working files, and stops cleanly on SIGTERM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { JWT, gaxios } from 'google-auth-library';
+import { createRecordingFetch } from '../../src/core/transport.ts';
+import { tempDir } from '../helpers/cli.ts';
+
+test('idcall emulator prints URLs and env, writes credential files that work, and exits 0 on SIGTERM', async () => {
+  const dir = await tempDir();
+  const proc = spawn(process.execPath, ['src/cli/entry.ts', 'emulator', '--write-credentials', dir.path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout.on('data', (c) => {
+        out += c;
+        if (out.includes('Press Ctrl-C to stop.')) resolve();
+      });
+      proc.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const token = /token\s+(http:\/\/127\.0\.0\.1:\d+\/token)/.exec(out)?.[1];
+    assert.ok(token, out);
+    assert.match(out, /metadata server\s+http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(out, /service hello\s+http:\/\/127\.0\.0\.1:\d+\s+\(also https:\/\/hello-123456789012\.us-central1\.run\.app\)/);
+    for (const v of ['GOOGLE_APPLICATION_CREDENTIALS', 'GCE_METADATA_HOST', 'IDCALL_CERTS_URL', 'CLOUDSDK_AUTH_TOKEN_HOST']) assert.match(out, new RegExp(`export ${v}=`));
+    const envFile = await readFile(`${dir.path}/env.sh`, 'utf8');
+    assert.match(envFile, /^export GOOGLE_APPLICATION_CREDENTIALS=/m);
+    const key = JSON.parse(await readFile(`${dir.path}/service-account.json`, 'utf8'));
+    assert.equal(key.token_uri, token);
+    const transporter = new gaxios.Gaxios({ fetchImplementation: createRecordingFetch({ endpoints: { token }, timeoutMs: 5000, exchanges: [] }) as never });
+    const idToken = await new JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, transporter }).fetchIdToken('https://svc.example');
+    assert.match(idToken, /^eyJ/);
+    const exit = new Promise<number | null>((resolve) => proc.on('exit', resolve));
+    proc.kill('SIGTERM');
+    assert.equal(await exit, 0);
+  } finally {
+    proc.kill();
+    await dir.remove();
+  }
+});
