@@ -71,6 +71,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const tokenHeader = options.headerName.toLowerCase() as TokenHeader;
   const log = options.onLog ?? (() => {});
   const inflight = new Set<Promise<void>>();
+  // Tunnels (CONNECT, upgrades) leave node:http's bookkeeping once they switch protocols: close() ends them itself.
+  const tunnels = new Set<Socket>();
+  const track = (...sockets: Socket[]) => {
+    for (const s of sockets) {
+      tunnels.add(s);
+      s.once('close', () => tunnels.delete(s));
+    }
+  };
 
   const route = (req: IncomingMessage): Route | { error: number; message: string } => {
     const raw = req.url ?? '/';
@@ -211,6 +219,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       upstream.destroy();
       client.destroy();
     };
+    track(client, upstream);
     upstream.on('error', () => client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n'));
     client.on('error', kill);
   });
@@ -239,8 +248,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       client.pipe(upstream);
     };
     const upstream = url.protocol === 'https:' ? tlsConnect({ host: url.hostname, port, servername: url.hostname }, onConnect) : netConnect(port, url.hostname, onConnect);
+    track(client, upstream);
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -266,6 +278,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         const limit = new Promise((resolve) => setTimeout(resolve, options.shutdownTimeoutMs ?? 10_000).unref());
         await Promise.race([Promise.allSettled([...inflight]), limit]);
         server.closeAllConnections();
+        for (const s of tunnels) s.destroy();
         await agent.close().catch(() => {});
       })()),
   };

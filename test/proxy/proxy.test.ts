@@ -305,3 +305,39 @@ test('an unreachable upstream is a 502 naming the cause', async () => {
     await proxy.close();
   }
 });
+
+test('websocket upgrades get the token on the handshake, then bytes flow both ways', async () => {
+  const { createServer } = await import('node:http');
+  const { connect } = await import('node:net');
+  let handshakeAuth = '';
+  const ws = createServer();
+  ws.on('upgrade', (req, socket) => {
+    handshakeAuth = String(req.headers.authorization);
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    socket.on('data', (d) => socket.write(`echo:${d}`));
+  });
+  await new Promise<void>((r) => ws.listen(0, '127.0.0.1', r));
+  const target = new URL(`http://127.0.0.1:${(ws.address() as { port: number }).port}`);
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target });
+  try {
+    const p = new URL(proxy.url);
+    const socket = connect(Number(p.port), p.hostname);
+    socket.write(`GET /chat HTTP/1.1\r\nHost: ${p.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    let received = '';
+    await new Promise<void>((resolve) => {
+      socket.on('data', (d) => {
+        received += d;
+        if (received.includes('\r\n\r\n') && !received.includes('echo:')) socket.write('ping');
+        if (received.includes('echo:ping')) resolve();
+      });
+    });
+    assert.match(received, /^HTTP\/1\.1 101/);
+    assert.match(handshakeAuth, /^Bearer eyJ/);
+    assert.equal(claims(handshakeAuth.slice(7)).aud, target.origin);
+    socket.destroy();
+  } finally {
+    await proxy.close();
+    ws.closeAllConnections();
+    ws.close();
+  }
+});
