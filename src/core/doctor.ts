@@ -3,7 +3,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Context } from './context.ts';
 import { asIdcallError, exitCodeFor, IdcallError, type CauseCode } from './errors.ts';
-import { readGcloudState } from './gcloud.ts';
+import { readGcloudSession, readGcloudState } from './gcloud.ts';
 import { decodeJwtClaims } from './jwt.ts';
 import { mintAccessToken } from './mint.ts';
 import { REPORT_VERSION, toRequestRecords, type RequestRecord, type Shadowed, type Source, type StepStatus, type Verdict } from './report.ts';
@@ -105,6 +105,19 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
     );
   } else {
     checks.push(check('gcloud', 'ok', gcloud.account ? `gcloud CLI account ${gcloud.account}, project ${gcloud.project ?? '(none)'}` : 'gcloud CLI: no account configured', { details: gcloudDetails }));
+  }
+
+  if (gcloud.account) {
+    const session = await readGcloudSession(gcloud.configDir, gcloud.account);
+    if (session?.accessTokenExpiry) {
+      const left = (session.accessTokenExpiry - ctx.now()) / 1000;
+      const idLeft = session.idTokenExpiry ? (session.idTokenExpiry - ctx.now()) / 1000 : null;
+      checks.push(
+        check('gcloud-session', left < 300 ? 'warn' : 'ok', `gcloud CLI session of ${gcloud.account}: cached access token ${left > 0 ? `expires in ${humanDuration(left)}` : `expired ${humanDuration(-left)} ago`}${idLeft !== null ? `, last ID token ${idLeft > 0 ? `expires in ${humanDuration(idLeft)}` : `expired ${humanDuration(-idLeft)} ago`}` : ''}`, {
+          ...(left < 300 ? { fix: 'gcloud refreshes it on next use; if that fails (revoked, reauthentication required), run `gcloud auth login`.' } : {}),
+        }),
+      );
+    }
   }
 
   // The credential itself, and whether it works.

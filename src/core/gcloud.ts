@@ -73,3 +73,33 @@ export async function gcloudIdentityToken(ctx: Context, audience: string, timeou
 function lastLine(text: string): string {
   return text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1)?.replace(/^ERROR:\s*/, '') ?? '';
 }
+
+export interface GcloudSession {
+  /** When gcloud's cached access token for the account expires (ms since the epoch). */
+  accessTokenExpiry: number | null;
+  /** exp of the last ID token gcloud cached for the account. */
+  idTokenExpiry: number | null;
+}
+
+/**
+ * gcloud's cached tokens for an account, from access_tokens.db (SQLite), where this Node has node:sqlite.
+ * Undefined when there is nothing to read; never throws.
+ */
+export async function readGcloudSession(configDir: string, account: string): Promise<GcloudSession | undefined> {
+  try {
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(join(configDir, 'access_tokens.db'), { readOnly: true });
+    try {
+      const row = db.prepare('SELECT token_expiry, id_token FROM access_tokens WHERE account_id = ?').get(account) as { token_expiry?: string; id_token?: string } | undefined;
+      if (!row) return undefined;
+      // gcloud stores naive UTC timestamps ("2026-01-01 12:00:00.123456").
+      const expiry = row.token_expiry ? Date.parse(`${row.token_expiry.replace(' ', 'T').replace(/\.(\d{3})\d*$/, '.$1')}Z`) : NaN;
+      const idExp = row.id_token ? Number(JSON.parse(Buffer.from(row.id_token.split('.')[1] ?? '', 'base64url').toString() || '{}').exp) : NaN;
+      return { accessTokenExpiry: Number.isFinite(expiry) ? expiry : null, idTokenExpiry: Number.isFinite(idExp) ? idExp * 1000 : null };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
+  }
+}

@@ -135,3 +135,21 @@ test('doctor: a key file readable by others', async () => {
   assert.equal(checkOf(report, 'credential').status, 'warn');
   assert.match(checkOf(report, 'credential').fix, /chmod 600/);
 });
+
+test('doctor: the gcloud CLI session, read from access_tokens.db', async () => {
+  const { DatabaseSync } = await import('node:sqlite');
+  const config = `${fx.dir.path}/gcloud-session`;
+  await mkdir(`${config}/configurations`, { recursive: true });
+  await writeFile(`${config}/active_config`, 'default');
+  await writeFile(`${config}/configurations/config_default`, '[core]\naccount = dana@example.com\n');
+  const db = new DatabaseSync(`${config}/access_tokens.db`);
+  db.exec('CREATE TABLE access_tokens (account_id TEXT PRIMARY KEY, access_token TEXT, token_expiry TIMESTAMP, rapt_token TEXT, id_token TEXT)');
+  const past = new Date(Date.now() - 3 * 3600_000).toISOString().replace('T', ' ').replace('Z', '000');
+  db.prepare('INSERT INTO access_tokens VALUES (?, ?, ?, NULL, NULL)').run('dana@example.com', 'ya29.cached', past);
+  db.close();
+  const report = json(await idcall(['doctor', '--json'], env({ CLOUDSDK_CONFIG: config, GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })));
+  const session = checkOf(report, 'gcloud-session');
+  assert.equal(session.status, 'warn');
+  assert.match(session.summary, /dana@example\.com: cached access token expired 3 h ago/);
+  assert.ok(!JSON.stringify(report).includes('ya29.cached'), 'the cached token itself is never shown');
+});
