@@ -1,0 +1,44 @@
+// Whole human outputs compared with golden files after scrubbing what varies (ports, times, temp paths, ids).
+// Regenerate after an intended change: IDCALL_UPDATE_GOLDEN=1 node --test test/commands/golden.test.ts
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cleanEnv, emulatorFixture, idcall } from '../helpers/cli.ts';
+
+const fx = emulatorFixture({ switches: { acceptAdcClientIdAudience: false } });
+const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
+
+function scrub(text: string): string {
+  return text
+    .split(fx.dir.path).join('$TMP')
+    .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT')
+    .replace(/\b\d+ ?ms\b/g, 'N ms')
+    .replace(/\b\d+ms\b/g, 'Nms')
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, 'TIME')
+    .replace(/\b\d{21}\b/g, 'UNIQUE_ID')
+    .replace(/\b[0-9a-f]{32}\/1;o=1/g, 'TRACE/1;o=1')
+    .replace(/key [0-9a-f]{8}…/g, 'key KID…')
+    .replace(/(expires in) \d+ min/g, '$1 N min')
+    .replace(/Response body \(\d+ bytes/g, 'Response body (N bytes')
+    .replace(/of Google's \([+-]\d+ s\)/g, "of Google's (±N s)");
+}
+
+const cases: [string, () => string[], () => Record<string, string | undefined>][] = [
+  ['call-ok', () => ['call', `${fx.emu.urls.services.hello}/api`], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
+  ['call-invoker-denied', () => ['call', `${fx.emu.urls.services.private}/`, '--audience', fx.emu.serviceRunUrls.private![0]!], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
+  ['call-user-token', () => ['call', `${fx.emu.urls.services.hello}/`], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser })],
+  ['call-impersonation-denied', () => ['call', `${fx.emu.urls.services.hello}/`, '--impersonate-service-account', SA('no-access')], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser })],
+  ['call-no-credentials', () => ['call', `${fx.emu.urls.services.hello}/`], () => ({})],
+  ['doctor-key', () => ['doctor'], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
+];
+
+for (const [name, args, extra] of cases) {
+  test(`golden: ${name}`, async () => {
+    const env = cleanEnv(fx.dir.path, { METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: fx.emu.urls.jwks, IDCALL_IAM_URL: fx.emu.urls.iam, ...extra() });
+    const result = await idcall(args(), env);
+    const actual = scrub(`$ idcall ${args().join(' ')}\n${result.stdout}${result.stderr ? `--- stderr\n${result.stderr}` : ''}--- exit ${result.code}\n`);
+    const file = new URL(`../golden/${name}.golden`, import.meta.url);
+    if (process.env.IDCALL_UPDATE_GOLDEN) await writeFile(file, actual);
+    assert.equal(actual, await readFile(file, 'utf8'));
+  });
+}
