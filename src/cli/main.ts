@@ -1,6 +1,5 @@
 // idcall's entry point: yargs wiring, one dispatch, and the one place where errors become exit statuses.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { asIdcallError, exitCodeFor, IdcallError, usageError } from '../core/errors.ts';
 import { REPORT_VERSION } from '../core/report.ts';
 import { renderJson } from '../render/json.ts';

@@ -1,6 +1,6 @@
 // Key material for the emulator: RSA keys, RS256 JWTs, and self-signed X.509
 // certificates, built with node:crypto only so the emulator needs no openssl.
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 
 export interface SigningKey {
   kid: string;
@@ -61,9 +61,6 @@ export function publicJwk(key: SigningKey): Record<string, string> {
   return { kty: 'RSA', alg: 'RS256', use: 'sig', kid: key.kid, n: String(jwk.n), e: String(jwk.e) };
 }
 
-export function privateKeyFromPem(pem: string): KeyObject {
-  return createPrivateKey(pem);
-}
 
 export function randomToken(prefix: string, bytes = 48): string {
   return prefix + randomBytes(bytes).toString('base64url');

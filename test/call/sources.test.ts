@@ -1,7 +1,6 @@
 // `idcall call` for every ADC source against the emulator: verdict, exit status, steps, and no leaked secret.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
 import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
 
 let home: Awaited<ReturnType<typeof tempDir>>;

@@ -1,11 +1,10 @@
 // What users of any good CLI expect: colour and symbols only on a terminal, NO_COLOR, progress on stderr,
 // completion, --version, examples in --help, and IDCALL_* configuration.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/main.ts';
-import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
+import { cleanEnv, idcall, json, emulatorFixture } from '../helpers/cli.ts';
 
 
 const fx = emulatorFixture();

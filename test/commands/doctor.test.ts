@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile, cp } from 'node:fs/promises';
-import { defaultScenario, startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
+import { defaultScenario, startEmulator } from '../../src/emulator/index.ts';
 import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
 
 let hole: Awaited<ReturnType<typeof blackhole>>;

@@ -1,8 +1,7 @@
 // `idcall token`: one line on stdout when it works, nothing on stdout when it fails, for every source.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { assertNoSecrets, blackhole, cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
+import { assertNoSecrets, blackhole, cleanEnv, idcall, json, emulatorFixture } from '../helpers/cli.ts';
 
 let hole: Awaited<ReturnType<typeof blackhole>>;
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;

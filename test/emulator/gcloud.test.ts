@@ -1,10 +1,9 @@
 // The gcloud CLI, a client nobody here wrote, gets identity tokens from the emulator.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
+import { cleanEnv, idcall, json, emulatorFixture } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
 const gcloudPresent = await run('gcloud', ['--version'], { timeout: 20_000 }).then(() => true, () => false);

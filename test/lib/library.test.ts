@@ -1,9 +1,9 @@
 // The library exports, against the emulator: getIdToken, idTokenFetch, the undici interceptor, diagnose, errors.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
-import { clearIdTokenCache, diagnose, getIdToken, idTokenFetch, idTokenInterceptor, IdcallError, startEmulator, type Emulator, type WrittenCredentials } from '../../src/index.ts';
-import { cleanEnv, idcall, json, tempDir, emulatorFixture } from '../helpers/cli.ts';
+import { clearIdTokenCache, diagnose, getIdToken, idTokenFetch, idTokenInterceptor, IdcallError } from '../../src/index.ts';
+import { cleanEnv, idcall, json, emulatorFixture } from '../helpers/cli.ts';
 
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
 const fx = emulatorFixture(undefined, ({ emu }) => emu.grant({ kind: 'service', name: 'private' }, 'roles/run.invoker', `serviceAccount:${SA('caller')}`));

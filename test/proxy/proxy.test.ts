@@ -1,10 +1,10 @@
 // idcall proxy against the emulator: modes, headers, streaming, the token cache, failures, shutdown.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Agent, request } from 'undici';
-import { defaultScenario, issuedSecrets, startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { assertNoSecrets, tempDir, emulatorFixture } from '../helpers/cli.ts';
+import { defaultScenario, issuedSecrets, startEmulator } from '../../src/emulator/index.ts';
+import { assertNoSecrets, emulatorFixture } from '../helpers/cli.ts';
 import { allLogs, proxyFor, upstream } from '../helpers/proxy.ts';
 
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;

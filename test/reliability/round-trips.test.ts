@@ -1,9 +1,8 @@
 // Requests per mint, counted at the emulator: the minimum for each source.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { cleanEnv, idcall, tempDir, emulatorFixture } from '../helpers/cli.ts';
+import { cleanEnv, idcall, emulatorFixture } from '../helpers/cli.ts';
 
 let urlSourced: string;
 const fx = emulatorFixture(undefined, async ({ emu, creds, dir }) => {
