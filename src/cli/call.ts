@@ -1,11 +1,10 @@
 // `idcall call URL`: parse options, run the diagnosis, hand the report to a renderer.
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
-import { diagnose, type DiagnoseOptions } from '../core/diagnose.ts';
+import type { DiagnoseOptions } from '../core/diagnose.ts';
 import { IdcallError, usageError } from '../core/errors.ts';
 import { renderJson } from '../render/json.ts';
 import { registerSecret } from '../render/redact.ts';
-import { renderCallReport } from '../render/table.ts';
 import { contextFor, type IO } from './io.ts';
 import { parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
 import { styleFor } from './render.ts';
@@ -32,6 +31,8 @@ export function callBuilder<T>(y: Argv<T>) {
 export async function callCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
   const options = await callOptions(argv, io);
   const ctx = contextFor(io, argv);
+  // Loaded here, not at the top: yargs imports every command's builder, and only this command needs these.
+  const { diagnose } = await import('../core/diagnose.ts');
   const outcome = await diagnose(ctx, options).finally(ctx.stopProgress);
   registerSecret(outcome.token);
   if (argv['show-token'] && outcome.token) io.stderr.write(`${outcome.token}\n`);
@@ -44,6 +45,7 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
   }
   if (argv.json) io.stdout.write(renderJson(outcome.report));
   else {
+    const { renderCallReport } = await import('../render/table.ts');
     const excerpt = output || !outcome.report.response ? null : outcome.body.toString('utf8');
     io.stdout.write(renderCallReport(outcome.report, styleFor(io, argv), { excerpt, ...(note ? { note } : {}) }));
   }

@@ -1,8 +1,6 @@
 // `idcall doctor`: every credential check, no target called.
 import type { Argv } from 'yargs';
-import { doctor } from '../core/doctor.ts';
 import { renderJson } from '../render/json.ts';
-import { renderDoctor } from '../render/doctor.ts';
 import { contextFor, type IO } from './io.ts';
 import { setting, sourceOptions, withSourceOptions } from './options.ts';
 import { styleFor } from './render.ts';
@@ -17,6 +15,8 @@ export function doctorBuilder<T>(y: Argv<T>) {
 export async function doctorCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
   const audience = setting(argv, io.env, 'audience');
   const ctx = contextFor(io, argv);
+  const { doctor } = await import('../core/doctor.ts');
+  const { renderDoctor } = await import('../render/doctor.ts');
   const report = await doctor(ctx, { ...sourceOptions(argv, io.env), ...(audience !== undefined ? { audience } : {}) }).finally(ctx.stopProgress);
   io.stdout.write(argv.json ? renderJson(report) : renderDoctor(report, styleFor(io, argv)));
   return report.exitCode;

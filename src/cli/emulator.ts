@@ -3,8 +3,6 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { IdcallError, usageError } from '../core/errors.ts';
-import { startEmulator } from '../emulator/index.ts';
-import { normaliseScenario, ScenarioError } from '../emulator/scenario.ts';
 import type { IO } from './io.ts';
 
 export function emulatorBuilder<T>(y: Argv<T>) {
@@ -16,6 +14,8 @@ export function emulatorBuilder<T>(y: Argv<T>) {
 }
 
 export async function emulatorCommand(argv: Record<string, unknown>, io: IO, until: Promise<unknown>): Promise<number> {
+  const { normaliseScenario, ScenarioError } = await import('../emulator/scenario.ts');
+  const { startEmulator } = await import('../emulator/index.ts');
   let scenario;
   if (argv.scenario) {
     const path = String(argv.scenario);

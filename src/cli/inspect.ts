@@ -1,9 +1,7 @@
 // `idcall inspect [TOKEN|-]`: explain a token you already have.
 import type { Argv } from 'yargs';
-import { inspectToken } from '../core/inspect.ts';
 import { usageError } from '../core/errors.ts';
 import { renderJson } from '../render/json.ts';
-import { renderInspect } from '../render/inspect.ts';
 import { contextFor, type IO } from './io.ts';
 import { setting, sourceOptions } from './options.ts';
 import { styleFor } from './render.ts';
@@ -28,6 +26,8 @@ export async function inspectCommand(argv: Record<string, unknown>, io: IO): Pro
   else input = await readLimited(io.stdin, 128 * 1024);
   const source = sourceOptions(argv, io.env);
   const audience = setting(argv, io.env, 'audience');
+  const { inspectToken } = await import('../core/inspect.ts');
+  const { renderInspect } = await import('../render/inspect.ts');
   const report = await inspectToken(contextFor(io), input, { ...(audience !== undefined ? { audience } : {}), certsUrl: source.certsUrl, timeoutMs: Math.min(source.authTimeoutMs, 5000) });
   io.stdout.write(argv.json ? renderJson(report) : renderInspect(report, styleFor(io, argv)));
   return report.exitCode;

@@ -2,7 +2,6 @@
 import type { Argv } from 'yargs';
 import { isLoopback, normaliseAudience, parseTargetUrl } from '../core/audience.ts';
 import { usageError } from '../core/errors.ts';
-import { cachedMinter, createMinter } from '../core/minter.ts';
 import { redact } from '../render/redact.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';
@@ -36,6 +35,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const audience = argv.audience !== undefined ? normaliseAudience(String(argv.audience)) : undefined;
   const ctx = contextFor(io);
   const source = sourceOptions(argv, io.env);
+  const { cachedMinter, createMinter } = await import('../core/minter.ts');
   const minter = await createMinter(ctx, source);
   const err = (line: string) => io.stderr.write(redact(line) + '\n');
   const cache = cachedMinter(minter, { onRefreshError: (aud, e) => err(`idcall proxy: background refresh for ${aud} failed (${(e as Error).message}); the current token is served until it expires`) });

@@ -1,9 +1,7 @@
 // `idcall token`: the token alone on stdout, diagnostics on stderr only when it fails or with --verbose.
 import type { Argv } from 'yargs';
-import { printableToken } from '../core/token.ts';
 import { renderJson } from '../render/json.ts';
 import { redact, registerSecret } from '../render/redact.ts';
-import { renderSteps, renderVerdict } from '../render/table.ts';
 import { detectStyle } from '../render/style.ts';
 import { contextFor, type IO } from './io.ts';
 import { setting, sourceOptions, withSourceOptions } from './options.ts';
@@ -22,6 +20,8 @@ export function tokenBuilder<T>(y: Argv<T>) {
 export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
   const audience = setting(argv, io.env, 'audience');
   const ctx = contextFor(io, argv);
+  // Loaded here, not at the top: yargs imports every command's builder, and only this command needs these.
+  const { printableToken } = await import('../core/token.ts');
   const { report, token } = await printableToken(ctx, {
     ...sourceOptions(argv, io.env),
     ...(audience !== undefined ? { audience } : {}),
@@ -34,6 +34,7 @@ export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promi
     return report.exitCode;
   }
   const style = detectStyle(io.stderr, io.env, argv.color === false);
+  const { renderSteps, renderVerdict } = await import('../render/table.ts');
   if (!report.ok || argv.verbose) io.stderr.write(redact(`${renderSteps(report.steps, style)}\n\n${renderVerdict(report.verdict, style)}\n`));
   if (report.ok && token) {
     // The one place a raw token reaches stdout: it is what this command is for.
