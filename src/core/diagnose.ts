@@ -80,10 +80,10 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   const { minted, verify } = obtained;
 
   const t0 = ctx.monotonic();
+  // undici loads only when a target is called: it is a third of start-up for the other commands.
+  const { callTarget } = await import('./target.ts');
   let result: CallResult;
   try {
-    // undici loads only when a target is called: it is a third of start-up for the other commands.
-    const { callTarget } = await import('./target.ts');
     ctx.progress?.('call', 'start');
     result = await callTarget({
       url: target.url,

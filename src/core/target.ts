@@ -1,6 +1,7 @@
 // Send the request to the target with undici: bounded, timed, never following redirects.
-import { Agent, buildConnector, request, type Dispatcher } from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import { IdcallError } from './errors.ts';
+import { importForModernNode } from './runtime.ts';
 import { describeNetworkError } from './transport.ts';
 
 export interface CallOptions {
@@ -33,6 +34,8 @@ export interface CallResult {
 const KEY_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location', 'content-length', 'via', 'date'];
 
 export async function callTarget(options: CallOptions): Promise<CallResult> {
+  // A dynamic import, so that on an unsupported Node a load failure is a catchable rejection (importForModernNode).
+  const { Agent, buildConnector, request } = await importForModernNode(() => import('undici'), 'Calling a target');
   const started = options.monotonic();
   let connectMs: number | undefined;
   const connector = buildConnector({ timeout: options.timeoutMs, ...options.connect });

@@ -4,8 +4,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent as AgentType, Dispatcher } from 'undici';
 import { IdcallError } from '../core/errors.ts';
+import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
 import { appendVia, endToEnd, hostAllowed, placeToken, type TokenHeader } from './headers.ts';
@@ -44,7 +45,7 @@ export interface ProxyOptions {
   /** How long shutdown waits for in-flight requests (ms). */
   shutdownTimeoutMs?: number;
   /** TLS options for upstream connections (tests use a private CA). */
-  connect?: Agent.Options['connect'];
+  connect?: AgentType.Options['connect'];
 }
 
 export interface RunningProxy {
@@ -65,6 +66,7 @@ interface Route {
 }
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const { Agent } = await importForModernNode(() => import('undici'), 'idcall proxy');
   const metrics = new ProxyMetrics();
   const timeout = options.upstreamTimeoutMs ?? 60_000;
   const agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connections: 128, pipelining: 1, ...(options.connect ? { connect: options.connect } : {}) });
