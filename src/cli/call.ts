@@ -76,16 +76,16 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
   if (!Number.isInteger(bodyLimit) && bodyLimit !== Infinity) throw usageError(`--body ${bodyFlag} is not a byte count or "full".`, 'Use --body 200, --body 4096 or --body full.');
   const method = (argv.method as string | undefined) ?? (data ? 'POST' : 'GET');
   if (!/^[A-Za-z]+$/.test(method)) throw usageError(`--method ${JSON.stringify(method)} is not an HTTP method.`, 'Use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.');
-  const audience = setting(argv, io.env, 'audience');
+  const audience = setting(argv, 'audience');
   return {
-    ...sourceOptions(argv, io.env),
+    ...sourceOptions(argv),
     url: String(argv.url ?? ''),
     ...(audience !== undefined ? { audience } : {}),
     method,
     headers,
     ...(data ? { data } : {}),
     headerName: (argv['header-name'] as DiagnoseOptions['headerName']) ?? 'Authorization',
-    timeoutMs: parseDuration(setting(argv, io.env, 'timeout'), 30_000, 'timeout'),
+    timeoutMs: parseDuration(setting(argv, 'timeout'), 30_000, 'timeout'),
     bodyLimit: Math.max(0, bodyLimit),
     keepBody: argv.output !== undefined,
     allowInsecure: Boolean(argv['allow-insecure']),

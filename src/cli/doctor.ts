@@ -13,11 +13,11 @@ export function doctorBuilder<T>(y: Argv<T>) {
 }
 
 export async function doctorCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
-  const audience = setting(argv, io.env, 'audience');
+  const audience = setting(argv, 'audience');
   const ctx = contextFor(io, argv);
   const { doctor } = await import('../core/doctor.ts');
   const { renderDoctor } = await import('../render/doctor.ts');
-  const report = await doctor(ctx, { ...sourceOptions(argv, io.env), ...(audience !== undefined ? { audience } : {}) }).finally(ctx.stopProgress);
+  const report = await doctor(ctx, { ...sourceOptions(argv), ...(audience !== undefined ? { audience } : {}) }).finally(ctx.stopProgress);
   io.stdout.write(argv.json ? renderJson(report) : renderDoctor(report, styleFor(io, argv)));
   return report.exitCode;
 }

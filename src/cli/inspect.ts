@@ -24,8 +24,8 @@ export async function inspectCommand(argv: Record<string, unknown>, io: IO): Pro
   if (arg !== undefined && arg !== '-') input = arg;
   else if (arg === undefined && io.stdin.isTTY) throw usageError('No token given.', 'Pass a token as an argument, or pipe one: idcall inspect - < token.txt');
   else input = await readLimited(io.stdin, 128 * 1024);
-  const source = sourceOptions(argv, io.env);
-  const audience = setting(argv, io.env, 'audience');
+  const source = sourceOptions(argv);
+  const audience = setting(argv, 'audience');
   const { inspectToken } = await import('../core/inspect.ts');
   const { renderInspect } = await import('../render/inspect.ts');
   const report = await inspectToken(contextFor(io), input, { ...(audience !== undefined ? { audience } : {}), certsUrl: source.certsUrl, timeoutMs: Math.min(source.authTimeoutMs, 5000) });

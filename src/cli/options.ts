@@ -1,6 +1,5 @@
-// Options shared by the commands that obtain a token, resolved flag → IDCALL_* environment → default, in one place.
+// Options shared by the commands that obtain a token; flag → IDCALL_* environment (main.ts middleware) → default.
 import type { Argv } from 'yargs';
-import type { Env } from '../core/context.ts';
 import { usageError } from '../core/errors.ts';
 import type { SourceOptions } from '../core/steps.ts';
 import { GOOGLE_CERTS_URL } from '../core/transport.ts';
@@ -28,12 +27,10 @@ export function withSourceOptions<T>(y: Argv<T>) {
 
 type Raw = Record<string, unknown>;
 
-/** flag, then IDCALL_<NAME> from the environment, then the default. */
-export function setting(argv: Raw, env: Env, name: string): string | undefined {
+/** A flag's value. IDCALL_<NAME> from the environment was already folded in by main.ts's middleware (flag wins). */
+export function setting(argv: Raw, name: string): string | undefined {
   const flag = argv[name];
-  if (flag !== undefined && flag !== null) return String(flag);
-  const value = env[`IDCALL_${name.toUpperCase().replace(/-/g, '_')}`];
-  return value === undefined || value === '' ? undefined : value;
+  return flag === undefined || flag === null ? undefined : String(flag);
 }
 
 const envName = (flag: string) => `IDCALL_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -59,30 +56,30 @@ function endpointUrl(value: string | undefined, flag: string): string | undefine
   }
 }
 
-export function sourceOptions(argv: Raw, env: Env): SourceOptions {
-  const source = setting(argv, env, 'source');
+export function sourceOptions(argv: Raw): SourceOptions {
+  const source = setting(argv, 'source');
   if (source !== undefined && source !== 'adc' && source !== 'gcloud') throw usageError(`--source ${source} is not adc or gcloud.`, 'Use --source adc or --source gcloud.');
-  const credentials = setting(argv, env, 'credentials');
-  const impersonate = setting(argv, env, 'impersonate-service-account');
+  const credentials = setting(argv, 'credentials');
+  const impersonate = setting(argv, 'impersonate-service-account');
   if (impersonate !== undefined && !/^[^@\s]+@[^@\s]+$/.test(impersonate)) {
     throw usageError(`--impersonate-service-account ${JSON.stringify(impersonate)} is not a service-account email.`, 'Pass an email such as invoker@PROJECT.iam.gserviceaccount.com.');
   }
   if (source === 'gcloud' && credentials !== undefined) throw usageError('--source gcloud and --credentials cannot be combined: gcloud uses its own credentials.', 'Drop one of them.');
   const delegates = (argv.delegates as string[] | undefined)?.flatMap((d) => d.split(',')).map((d) => d.trim()).filter(Boolean);
   const endpoints = {
-    ...optional('token', endpointUrl(setting(argv, env, 'token-url'), 'token-url')),
-    ...optional('iam', endpointUrl(setting(argv, env, 'iam-url'), 'iam-url')),
-    ...optional('sts', endpointUrl(setting(argv, env, 'sts-url'), 'sts-url')),
+    ...optional('token', endpointUrl(setting(argv, 'token-url'), 'token-url')),
+    ...optional('iam', endpointUrl(setting(argv, 'iam-url'), 'iam-url')),
+    ...optional('sts', endpointUrl(setting(argv, 'sts-url'), 'sts-url')),
   };
   return {
     ...optional('credentials', credentials),
     ...optional('impersonate', impersonate),
     ...(delegates?.length ? { delegates } : {}),
     source: (source as 'adc' | 'gcloud' | undefined) ?? 'adc',
-    metadataTimeoutMs: parseDuration(setting(argv, env, 'metadata-timeout'), 1000, 'metadata-timeout'),
-    authTimeoutMs: parseDuration(setting(argv, env, 'auth-timeout'), 10_000, 'auth-timeout'),
+    metadataTimeoutMs: parseDuration(setting(argv, 'metadata-timeout'), 1000, 'metadata-timeout'),
+    authTimeoutMs: parseDuration(setting(argv, 'auth-timeout'), 10_000, 'auth-timeout'),
     endpoints,
-    certsUrl: endpointUrl(setting(argv, env, 'certs-url'), 'certs-url') ?? GOOGLE_CERTS_URL,
+    certsUrl: endpointUrl(setting(argv, 'certs-url'), 'certs-url') ?? GOOGLE_CERTS_URL,
   };
 }
 

@@ -30,11 +30,11 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   if (forward === (targetRaw !== undefined)) throw usageError('Choose one mode: --target URL (reverse) or --forward (HTTP_PROXY sidecar).', 'idcall proxy --target https://svc-abc.a.run.app, or idcall proxy --forward');
   if (forward && argv.audience !== undefined) throw usageError('--audience goes with --target: in forward mode each host is its own audience.', 'Drop --audience, or use --target.');
   const target = targetRaw !== undefined ? parseTargetUrl(targetRaw).url : undefined;
-  const { host, port } = parseListen(setting(argv, io.env, 'listen') ?? (forward ? '127.0.0.1:8000' : '127.0.0.1:8080'));
+  const { host, port } = parseListen(setting(argv, 'listen') ?? (forward ? '127.0.0.1:8000' : '127.0.0.1:8080'));
   const format = (argv['log-format'] as string | undefined) ?? 'text';
   const audience = argv.audience !== undefined ? normaliseAudience(String(argv.audience)) : undefined;
   const ctx = contextFor(io);
-  const source = sourceOptions(argv, io.env);
+  const source = sourceOptions(argv);
   const { cachedMinter, createMinter } = await import('../core/minter.ts');
   const minter = await createMinter(ctx, source);
   const err = (line: string) => io.stderr.write(redact(line) + '\n');

@@ -18,12 +18,12 @@ export function tokenBuilder<T>(y: Argv<T>) {
 }
 
 export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
-  const audience = setting(argv, io.env, 'audience');
+  const audience = setting(argv, 'audience');
   const ctx = contextFor(io, argv);
   // Loaded here, not at the top: yargs imports every command's builder, and only this command needs these.
   const { printableToken } = await import('../core/token.ts');
   const { report, token } = await printableToken(ctx, {
-    ...sourceOptions(argv, io.env),
+    ...sourceOptions(argv),
     ...(audience !== undefined ? { audience } : {}),
     includeEmail: Boolean(argv['include-email']),
     ...(argv.format ? { format: argv.format as 'standard' | 'full' } : {}),

@@ -1,6 +1,6 @@
 // Turn a failed exchange with Google into a cause code, a sentence and the exact fix.
 import { IdcallError, type CauseCode } from './errors.ts';
-import { describeNetworkError, type Exchange } from './transport.ts';
+import type { Exchange } from './transport.ts';
 
 export type Phase = 'token' | 'refresh' | 'iam' | 'sts' | 'metadata';
 
@@ -108,4 +108,3 @@ export function memberOf(principal: string): string {
   return principal.endsWith('.gserviceaccount.com') ? `serviceAccount:${principal}` : `user:${principal}`;
 }
 
-export { describeNetworkError };

@@ -34,8 +34,6 @@ export class TokenCache {
   private readonly safetyMs: number;
   private readonly mint: (audience: string) => Promise<string>;
   private readonly onRefreshError: (audience: string, err: unknown) => void;
-  /** Mints started, by audience: what tests and metrics count. */
-  readonly mints = new Map<string, number>();
 
   constructor(mint: (audience: string) => Promise<string>, options: TokenCacheOptions = {}) {
     this.mint = mint;
@@ -90,7 +88,6 @@ export class TokenCache {
   }
 
   private start(audience: string, entry: Entry): Promise<CachedToken> {
-    this.mints.set(audience, (this.mints.get(audience) ?? 0) + 1);
     const startedAt = this.now();
     const inflight = this.mint(audience).then(
       (token) => {

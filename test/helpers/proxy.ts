@@ -1,4 +1,5 @@
-// Start idcall's proxy against an emulator, the way `idcall proxy` does, with the environment in hand.
+// Start idcall's proxy against an emulator, the way `idcall proxy` does. It bypasses yargs, so the one IDCALL_*
+// setting the tests use (the IAM URL) is passed as the flag it would have become.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { cachedMinter, createMinter } from '../../src/core/minter.ts';
 import { defaultContext } from '../../src/core/context.ts';
@@ -11,7 +12,7 @@ export const allLogs: AccessLogEntry[] = [];
 
 export async function proxyFor(env: Record<string, string | undefined>, options: Partial<ProxyOptions> & Pick<ProxyOptions, 'mode'>, flags: Record<string, unknown> = {}): Promise<{ proxy: RunningProxy; cache: TokenCache; log: AccessLogEntry[] }> {
   const ctx = defaultContext(env);
-  const minter = await createMinter(ctx, sourceOptions(flags, env));
+  const minter = await createMinter(ctx, sourceOptions({ ...(env.IDCALL_IAM_URL ? { 'iam-url': env.IDCALL_IAM_URL } : {}), ...flags }));
   const cache = cachedMinter(minter);
   const log: AccessLogEntry[] = [];
   const proxy = await startProxy({ allowHosts: [], strict: false, upgradeHttp: false, headerName: 'Authorization', host: '127.0.0.1', port: 0, cache, onLog: (e) => (log.push(e), allLogs.push(e)), ...options });
