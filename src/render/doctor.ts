@@ -15,7 +15,7 @@ export function renderDoctor(report: DoctorReport, style: Style): string {
       .join('\n');
   } else {
     const idWidth = Math.min(36, Math.max(...report.checks.map((c) => c.id.length))) + 2;
-    const resultWidth = Math.max(40, Math.min(100, (process.stdout.columns ?? 120) - idWidth - 18));
+    const resultWidth = Math.max(40, Math.min(100, style.columns - idWidth - 18));
     const table = new Table({ head: ['', 'Check', 'Time', 'Result'], colAligns: ['left', 'left', 'right', 'left'], wordWrap: true, colWidths: [3, idWidth, 9, resultWidth], style: { head: style.color ? ['bold'] : [], border: [] } });
     for (const c of report.checks) table.push([statusMark(style, c.status), c.id, c.durationMs ? `${c.durationMs} ms` : '', rowText(c)]);
     body = table.toString();

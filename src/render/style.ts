@@ -3,12 +3,14 @@
 export interface Style {
   color: boolean;
   symbols: boolean;
+  /** Width of the terminal the output goes to (tables wrap to it). */
+  columns: number;
 }
 
-export function detectStyle(stream: { isTTY?: boolean }, env: Record<string, string | undefined>, noColorFlag = false): Style {
+export function detectStyle(stream: { isTTY?: boolean; columns?: number }, env: Record<string, string | undefined>, noColorFlag = false): Style {
   const tty = Boolean(stream.isTTY);
   const color = tty && !noColorFlag && env.NO_COLOR === undefined && env.TERM !== 'dumb';
-  return { color, symbols: tty };
+  return { color, symbols: tty, columns: stream.columns ?? 120 };
 }
 
 const codes = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1 } as const;

@@ -15,7 +15,7 @@ export function renderSteps(steps: Step[], style: Style): string {
     style: { head: style.color ? ['bold'] : [], border: style.color ? ['grey'] : [] },
     colAligns: ['left', 'left', 'right', 'left'],
     wordWrap: true,
-    colWidths: [3, 10, 9, Math.max(40, Math.min(100, (process.stdout.columns ?? 120) - 28))],
+    colWidths: [3, 10, 9, Math.max(40, Math.min(100, style.columns - 28))],
   });
   for (const s of steps) {
     const result = [s.summary, ...s.details.map((d) => paint(style, 'dim', d))].join('\n');
