@@ -1,17 +1,32 @@
-// Bundle the CLI into dist/bundle/ for start-up time; google-auth-library and undici stay external (loaded lazily).
-import { build } from 'esbuild';
+// Bundle the CLI into dist/bundle/ for start-up time; undici stays external (loaded only by `call` and `proxy`).
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
 
+// yargs' help layout measures text with string-width, whose module body costs ≈20 ms at every start;
+// src/cli/text-width.ts answers the same question lazily (see there).
+const lazyTextWidth: Plugin = {
+  name: 'lazy-text-width',
+  setup(b) {
+    const shim = fileURLToPath(new URL('../src/cli/text-width.ts', import.meta.url));
+    b.onResolve({ filter: /^string-width$/ }, (args) => (/node_modules\/(yargs|cliui|wrap-ansi)\//.test(args.importer) ? { path: shim } : undefined));
+  },
+};
+
+rmSync('dist/bundle', { recursive: true, force: true }); // chunk names are content hashes: drop the last build's
 await build({
   entryPoints: ['src/cli/entry.ts'],
   outdir: 'dist/bundle',
-  // Splitting keeps the entry chunk tiny: --version and --help answer before the rest is even read.
+  // Splitting keeps the entry chunk tiny (--version and --help answer before the rest is even read), and
+  // loads google-auth-library's code only for the credentials that need it.
   splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node22',
-  external: ['google-auth-library', 'undici'],
-  // yargs and cli-table3 are CommonJS-flavoured in places: give the bundle a require().
+  external: ['undici'],
+  plugins: [lazyTextWidth],
+  // yargs, cli-table3 and google-auth-library are CommonJS: give the bundle a require().
   banner: { js: "import { createRequire as __idcallRequire } from 'node:module'; const require = __idcallRequire(import.meta.url);" },
   logLevel: 'warning',
 });

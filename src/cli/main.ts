@@ -1,5 +1,6 @@
 // idcall's entry point: yargs wiring, one dispatch, and the one place where errors become exit statuses.
 import { readFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
 import { asIdcallError, exitCodeFor, IdcallError, usageError } from '../core/errors.ts';
 import { REPORT_VERSION } from '../core/report.ts';
 import { renderJson } from '../render/json.ts';
@@ -11,14 +12,21 @@ export const VERSION: string = JSON.parse(readFileSync(packagePath('package.json
 
 type Command = (argv: Record<string, any>, io: IO, until: Promise<unknown>) => Promise<number>;
 
-// Each command's module loads only when it runs: start-up pays for one command, not all of them.
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  call: async () => (await import('./call.ts')).callCommand,
-  token: async () => (await import('./token.ts')).tokenCommand,
-  inspect: async () => (await import('./inspect.ts')).inspectCommand,
-  doctor: async () => (await import('./doctor.ts')).doctorCommand,
-  proxy: async () => (await import('./proxy.ts')).proxyCommand,
-  emulator: async () => (await import('./emulator.ts')).emulatorCommand,
+type Builder = (y: Argv) => Argv;
+
+interface CommandModule {
+  builder: Builder;
+  command: Command;
+}
+
+// Each command's module loads only when it is named: start-up pays for one command, not all of them.
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  call: async () => import('./call.ts').then((m) => ({ builder: m.callBuilder, command: m.callCommand })),
+  token: async () => import('./token.ts').then((m) => ({ builder: m.tokenBuilder, command: m.tokenCommand })),
+  inspect: async () => import('./inspect.ts').then((m) => ({ builder: m.inspectBuilder, command: m.inspectCommand })),
+  doctor: async () => import('./doctor.ts').then((m) => ({ builder: m.doctorBuilder, command: m.doctorCommand })),
+  proxy: async () => import('./proxy.ts').then((m) => ({ builder: m.proxyBuilder, command: m.proxyCommand })),
+  emulator: async () => import('./emulator.ts').then((m) => ({ builder: m.emulatorBuilder, command: m.emulatorCommand })),
 };
 
 export interface RunOptions {
@@ -37,7 +45,7 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
     const command = String(argv._[0]);
     const load = COMMANDS[command];
     if (!load) throw usageError(`Unknown command ${JSON.stringify(command)}.`);
-    return await (await load())(argv, io, runOptions.until ?? new Promise(() => {}));
+    return await (await load()).command(argv, io, runOptions.until ?? new Promise(() => {}));
   } catch (err) {
     const error = err instanceof IdcallError ? err : unexpected(err);
     if (wantsJson) {
@@ -52,25 +60,33 @@ function unexpected(err: unknown): IdcallError {
   return asIdcallError(err, 'TARGET_ERROR', `idcall hit an unexpected error: ${err instanceof Error ? err.message : String(err)}`, 'Run again with --debug and report the output (it is redacted) at the project\'s issue tracker.');
 }
 
+/**
+ * yargs runs only the named command's builder, but each builder's module must be loaded to hand it over:
+ * load the one named on the command line, and all of them only when none is (top-level help, completion).
+ */
+async function buildersFor(args: string[]): Promise<Record<string, Builder>> {
+  const named = args.find((arg) => !arg.startsWith('-'));
+  const wanted = named && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+  const none: Builder = (y) => y;
+  const builders: Record<string, Builder> = Object.fromEntries(Object.keys(COMMANDS).map((name) => [name, none]));
+  await Promise.all(wanted.map(async (name) => (builders[name] = (await COMMANDS[name]!()).builder)));
+  return builders;
+}
+
 async function parse(args: string[], io: IO): Promise<Record<string, any> | null> {
   const { default: yargs } = await import('yargs');
   const { withGlobalOptions } = await import('./options.ts');
-  const { callBuilder } = await import('./call.ts');
-  const { emulatorBuilder } = await import('./emulator.ts');
-  const { tokenBuilder } = await import('./token.ts');
-  const { inspectBuilder } = await import('./inspect.ts');
-  const { doctorBuilder } = await import('./doctor.ts');
-  const { proxyBuilder } = await import('./proxy.ts');
+  const builders = await buildersFor(args);
   let failure: IdcallError | undefined;
   const parser = withGlobalOptions(yargs(args))
     .scriptName('idcall')
     .usage('$0 <command> [options]\n\nCall private Google-authenticated URLs (Cloud Run, Cloud Functions) from anywhere, and know exactly why it fails.')
-    .command('call <url>', 'Mint the right ID token, call the URL, and explain every step', callBuilder)
-    .command('doctor', 'Check every credential source on this machine and whether it works, without calling a target', doctorBuilder)
-    .command('token', 'Print an ID token for an audience (the gcloud auth print-identity-token of every ADC source)', tokenBuilder)
-    .command('inspect [token]', 'Explain a token you already have, and whether a target would accept it', inspectBuilder)
-    .command('proxy', 'Token-injecting proxy: a local port for one private service, or an HTTP_PROXY sidecar', proxyBuilder)
-    .command('emulator', 'Run a local emulator of Google\'s auth endpoints and private services', emulatorBuilder)
+    .command('call <url>', 'Mint the right ID token, call the URL, and explain every step', builders.call)
+    .command('doctor', 'Check every credential source on this machine and whether it works, without calling a target', builders.doctor)
+    .command('token', 'Print an ID token for an audience (the gcloud auth print-identity-token of every ADC source)', builders.token)
+    .command('inspect [token]', 'Explain a token you already have, and whether a target would accept it', builders.inspect)
+    .command('proxy', 'Token-injecting proxy: a local port for one private service, or an HTTP_PROXY sidecar', builders.proxy)
+    .command('emulator', 'Run a local emulator of Google\'s auth endpoints and private services', builders.emulator)
     .completion('completion', 'Print a shell completion script (bash or zsh): idcall completion >> ~/.bashrc')
     .demandCommand(1, 'Name a command, or pass a URL to call.')
     .strict()

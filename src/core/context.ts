@@ -1,5 +1,5 @@
 // Everything a command touches in the outside world, passed in so tests drive it with real local servers.
-import type { FetchLike } from './transport.ts';
+import { nodeHttp, type HttpClient } from './http.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -13,8 +13,8 @@ export interface Context {
   now: () => number;
   /** Monotonic clock in ms (durations). */
   monotonic: () => number;
-  /** Base fetch for Google endpoints; the recording transport wraps it. */
-  fetch: FetchLike;
+  /** HTTP to Google's endpoints; the recording client wraps it. */
+  http: HttpClient;
   /** Aborted when the command's overall deadline passes. */
   signal?: AbortSignal;
   /** Told when a step starts and ends, so a terminal can show progress; the core itself never prints. */
@@ -29,7 +29,7 @@ export function defaultContext(env: Env = process.env): Context {
     cwd: process.cwd(),
     now: Date.now,
     monotonic: () => performance.now(),
-    fetch: (input, init) => globalThis.fetch(input, init),
+    http: nodeHttp,
   };
 }
 

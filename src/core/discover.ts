@@ -4,7 +4,7 @@ import { join, win32 } from 'node:path';
 import type { Context } from './context.ts';
 import { usageError } from './errors.ts';
 import type { Origin } from './report.ts';
-import { createRecordingFetch, describeNetworkError, type Exchange } from './transport.ts';
+import { createRecordingClient, describeNetworkError, type Exchange } from './transport.ts';
 
 export interface Candidate {
   origin: Origin;
@@ -122,9 +122,9 @@ export async function discover(ctx: Context, options: DiscoverOptions): Promise<
 }
 
 async function probeMetadata(ctx: Context, target: MetadataTarget, timeoutMs: number, exchanges: Exchange[]): Promise<{ present: boolean; note?: string }> {
-  const fetch = createRecordingFetch({ timeoutMs, exchanges, baseFetch: ctx.fetch, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const http = createRecordingClient({ timeoutMs, exchanges, base: ctx.http, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   try {
-    const res = await fetch(`${target.base}/computeMetadata/v1/instance`, { headers: { 'Metadata-Flavor': 'Google' } });
+    const res = await http(`${target.base}/computeMetadata/v1/instance`, { headers: { 'Metadata-Flavor': 'Google' } });
     if (res.headers.get('metadata-flavor') !== 'Google') {
       return { present: false, note: `${target.base} answered ${res.status} without the Metadata-Flavor: Google header: it is not a metadata server` };
     }

@@ -6,7 +6,9 @@ import type { LoadedCredential } from './load.ts';
 import { impersonationTarget } from './load.ts';
 import type { MetadataTarget } from './discover.ts';
 import { classifyFailure, type Phase } from './classify.ts';
-import { createRecordingFetch, GOOGLE_IAM_URL, GOOGLE_STS_URL, type Endpoints, type Exchange, type FetchLike } from './transport.ts';
+import { createRecordingClient, GOOGLE_IAM_URL, GOOGLE_STS_URL, type Endpoints, type Exchange } from './transport.ts';
+import type { HttpClient } from './http.ts';
+import { libraryTransporter } from './gal-transport.ts';
 import { decodeJwtClaims } from './jwt.ts';
 
 export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
@@ -47,7 +49,7 @@ interface Session {
   ctx: Context;
   options: MintOptions;
   exchanges: Exchange[];
-  fetch: FetchLike;
+  http: HttpClient;
 }
 
 /**
@@ -61,7 +63,7 @@ function session(ctx: Context, options: MintOptions, exchanges: Exchange[]): Ses
     ctx,
     options,
     exchanges,
-    fetch: createRecordingFetch({ endpoints: options.endpoints, timeoutMs: options.timeoutMs, exchanges, baseFetch: ctx.fetch, signal, retry: { attempts: 4, deadline } }),
+    http: createRecordingClient({ endpoints: options.endpoints, timeoutMs: options.timeoutMs, exchanges, base: ctx.http, signal, retry: { attempts: 4, deadline } }),
   };
 }
 
@@ -192,8 +194,8 @@ async function accessToken(s: Session, source: MintSource): Promise<AccessToken>
       return { token, principal: target };
     }
     case 'external_account_authorized_user': {
-      const { ExternalAccountAuthorizedUserClient } = await import('google-auth-library');
-      const client = new ExternalAccountAuthorizedUserClient({ ...(credential.json as any), transporter: await transporter(s) });
+      const { ExternalAccountAuthorizedUserClient } = await import('./auth-library.ts');
+      const client = new ExternalAccountAuthorizedUserClient({ ...(credential.json as any), transporter: transporter(s) });
       const { token } = await guard(s, 'refresh', () => client.getAccessToken());
       return { token: requireToken(token), principal: credential.principal };
     }
@@ -207,30 +209,27 @@ function nestedSource(credential: LoadedCredential): LoadedCredential {
   return { type: json.type, path: credential.path, json, principal: ((json.client_email as string) ?? (json.account as string)) || null, details: [], warnings: [] };
 }
 
-async function transporter(s: Session) {
-  const { gaxios } = await import('google-auth-library');
-  // Retries are the transport's (bounded by the step's deadline); gaxios' own would outlast it.
-  return new gaxios.Gaxios({ fetchImplementation: s.fetch as never, timeout: s.options.timeoutMs, retry: false, retryConfig: { retry: 0, noResponseRetries: 0 } });
-}
+// Retries are the recording client's (bounded by the step's deadline); gaxios' own would outlast it.
+const transporter = (s: Session) => libraryTransporter(s.http) as never;
 
 async function jwtClient(s: Session, credential: LoadedCredential, scopes?: string[]) {
-  const { JWT } = await import('google-auth-library');
+  const { JWT } = await import('./auth-library.ts');
   const json = credential.json;
   // google-auth-library posts to https://oauth2.googleapis.com/token whatever the key says; the transport routes it
   // to the key's token_uri (as Python's and Go's libraries honour it) unless a flag or env overrides.
   if (!s.options.endpoints.token && typeof json.token_uri === 'string') s.options.endpoints.token = json.token_uri;
-  return new JWT({ email: json.client_email, key: json.private_key, keyId: json.private_key_id, ...(scopes ? { scopes } : {}), transporter: await transporter(s) });
+  return new JWT({ email: json.client_email, key: json.private_key, keyId: json.private_key_id, ...(scopes ? { scopes } : {}), transporter: transporter(s) });
 }
 
 async function userClient(s: Session, json: Record<string, any>) {
-  const { UserRefreshClient } = await import('google-auth-library');
+  const { UserRefreshClient } = await import('./auth-library.ts');
   const tokenUrl = s.options.endpoints.token ?? json.token_uri ?? 'https://oauth2.googleapis.com/token';
   return new UserRefreshClient({
     clientId: json.client_id,
     clientSecret: json.client_secret,
     refreshToken: json.refresh_token,
     endpoints: { oauth2TokenUrl: tokenUrl },
-    transporter: await transporter(s),
+    transporter: transporter(s),
   });
 }
 
@@ -239,9 +238,9 @@ async function userClient(s: Session, json: Record<string, any>) {
  * the exchange itself goes through our bounded transport, since the library's STS client has a transport of its own.
  */
 async function federatedToken(s: Session, credential: LoadedCredential): Promise<AccessToken> {
-  const lib = await import('google-auth-library');
+  const lib = await import('./auth-library.ts');
   const { service_account_impersonation_url: _drop, service_account_impersonation: _drop2, ...json } = credential.json;
-  const options = { ...(json as any), transporter: await transporter(s) };
+  const options = { ...(json as any), transporter: transporter(s) };
   const cs = json.credential_source ?? {};
   let client;
   try {
@@ -263,8 +262,8 @@ async function federatedToken(s: Session, credential: LoadedCredential): Promise
   else if (json.workforce_pool_user_project) form.set('options', JSON.stringify({ userProject: json.workforce_pool_user_project }));
   const stsUrl = s.options.endpoints.sts ?? json.token_url ?? GOOGLE_STS_URL;
   const data = await guard(s, 'sts', async () => {
-    const res = await s.fetch(stsUrl, { method: 'POST', headers, body: form });
-    const text = await res.text();
+    const res = await s.http(stsUrl, { method: 'POST', headers, body: form.toString() });
+    const text = res.text();
     if (!res.ok) throw Object.assign(new Error(`STS answered ${res.status}`), { status: res.status });
     return parseJsonObject(text, 'The Security Token Service');
   });
@@ -304,8 +303,8 @@ async function iamCall(s: Session, url: string, bearer: string, body: object, wh
     s,
     'iam',
     async () => {
-      const res = await s.fetch(url, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      const text = await res.text();
+      const res = await s.http(url, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = res.text();
       if (!res.ok) throw Object.assign(new Error(`IAM Credentials answered ${res.status}`), { status: res.status });
       return parseJsonObject(text, 'IAM Credentials');
     },
@@ -318,8 +317,8 @@ async function metadataIdentity(s: Session, target: MetadataTarget): Promise<str
   // The audience must be encoded: a custom audience may hold ? and &.
   const url = `${target.base}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(s.options.audience)}&format=${format}`;
   return guard(s, 'metadata', async () => {
-    const res = await s.fetch(url, { headers: { 'Metadata-Flavor': 'Google' } });
-    const text = await res.text();
+    const res = await s.http(url, { headers: { 'Metadata-Flavor': 'Google' } });
+    const text = res.text();
     if (!res.ok) throw Object.assign(new Error(`metadata server answered ${res.status}`), { status: res.status, body: text });
     if (res.headers.get('metadata-flavor') !== 'Google') throw new Error('the response has no Metadata-Flavor: Google header');
     if (text.split('.').length !== 3) throw new Error('the answer is not a JWT');
@@ -329,14 +328,14 @@ async function metadataIdentity(s: Session, target: MetadataTarget): Promise<str
 
 async function metadataAccessToken(s: Session, target: MetadataTarget): Promise<AccessToken> {
   const data = await guard(s, 'metadata', async () => {
-    const res = await s.fetch(`${target.base}/computeMetadata/v1/instance/service-accounts/default/token`, { headers: { 'Metadata-Flavor': 'Google' } });
-    const text = await res.text();
+    const res = await s.http(`${target.base}/computeMetadata/v1/instance/service-accounts/default/token`, { headers: { 'Metadata-Flavor': 'Google' } });
+    const text = res.text();
     if (!res.ok) throw Object.assign(new Error(`metadata server answered ${res.status}`), { status: res.status, body: text });
     return parseJsonObject(text, 'the metadata server');
   });
   const emailRes = await guard(s, 'metadata', async () => {
-    const res = await s.fetch(`${target.base}/computeMetadata/v1/instance/service-accounts/default/email`, { headers: { 'Metadata-Flavor': 'Google' } });
-    return res.ok ? (await res.text()).trim() : null;
+    const res = await s.http(`${target.base}/computeMetadata/v1/instance/service-accounts/default/email`, { headers: { 'Metadata-Flavor': 'Google' } });
+    return res.ok ? res.text().trim() : null;
   });
   return { token: requireToken(data.access_token), principal: emailRes };
 }

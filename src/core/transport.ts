@@ -1,6 +1,8 @@
 // The transport under every Google client: it routes Google's default endpoints to the configured ones,
 // bounds every request, and records each exchange (without secrets) for the report.
 
+import type { HttpClient, HttpInit, HttpResponse } from './http.ts';
+
 export interface Exchange {
   method: string;
   /** URL with query values that could be secrets removed. */
@@ -36,16 +38,14 @@ export const GOOGLE_IAM_URL = 'https://iamcredentials.googleapis.com';
 export const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token';
 export const GOOGLE_CERTS_URL = 'https://www.googleapis.com/oauth2/v3/certs';
 
-export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
-
-export interface RecordingFetchOptions {
+export interface RecordingOptions {
   endpoints?: Endpoints;
   /** Upper bound for one request, including reading the body. */
   timeoutMs: number;
   /** Aborts everything when the command's overall deadline passes. */
   signal?: AbortSignal;
   exchanges: Exchange[];
-  baseFetch?: FetchLike;
+  base: HttpClient;
   now?: () => number;
   /** Retry 5xx, 429, 408 and connection resets (never 4xx), with jittered backoff, while time is left. */
   retry?: { attempts: number; deadline: number };
@@ -81,42 +81,36 @@ export function redactUrl(url: string): string {
   }
 }
 
-export function createRecordingFetch(options: RecordingFetchOptions): FetchLike {
-  const baseFetch = options.baseFetch ?? globalThis.fetch;
+/** The client every Google exchange goes through: routed, bounded, retried within the deadline, and recorded. */
+export function createRecordingClient(options: RecordingOptions): HttpClient {
   const now = options.now ?? performance.now.bind(performance);
-  const once = async (url: string, input: string | URL | Request, original: string, init: RequestInit, method: string): Promise<{ response?: Response; error?: unknown; exchange: Exchange }> => {
+  const once = async (url: string, init: HttpInit, method: string): Promise<{ response?: HttpResponse; error?: unknown; exchange: Exchange }> => {
     const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : []), ...(init.signal ? [init.signal] : [])];
     const started = now();
     const exchange: Exchange = { method, url: redactUrl(url), durationMs: 0 };
     options.exchanges.push(exchange);
     try {
-      const response = await baseFetch(input instanceof Request && url === original ? input : url, { ...init, signal: AbortSignal.any(signals) });
-      // Read the body here, under the same bound, so a truncated or stalled body fails this exchange, not a later step.
-      const body = Buffer.from(await response.arrayBuffer());
+      const response = await options.base(url, { ...init, method, signal: AbortSignal.any(signals) });
       exchange.durationMs = Math.round(now() - started);
       exchange.status = response.status;
       const date = response.headers.get('date');
       if (date) exchange.date = date;
       if (response.status >= 400) {
-        const googleError = parseGoogleError(body.toString('utf8'));
+        const googleError = parseGoogleError(response.text());
         if (googleError) exchange.googleError = googleError;
       }
-      return {
-        exchange,
-        response: new Response(response.status === 204 || response.status === 304 ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers }),
-      };
+      return { exchange, response };
     } catch (err) {
       exchange.durationMs = Math.round(now() - started);
       exchange.error = describeNetworkError(err, options.timeoutMs);
       return { exchange, error: err };
     }
   };
-  return async (input, init = {}) => {
-    const original = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+  return async (original, init = {}) => {
     const url = route(original, options.endpoints);
-    const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const method = (init.method ?? 'GET').toUpperCase();
     for (let attempt = 0; ; attempt++) {
-      const { response, error, exchange } = await once(url, input, original, init, method);
+      const { response, error, exchange } = await once(url, init, method);
       const retriable = response ? RETRY_STATUS.has(response.status) : exchange.error === 'connection reset';
       const wait = backoffMs(attempt, response?.headers.get('retry-after') ?? null);
       const retry = options.retry && retriable && attempt + 1 < options.retry.attempts && Date.now() + wait + 50 < options.retry.deadline && !options.signal?.aborted;

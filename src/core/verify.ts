@@ -2,7 +2,7 @@
 import type { Context } from './context.ts';
 import { normaliseAudience } from './audience.ts';
 import { decodeJwt, GOOGLE_ISSUERS, JwtDecodeError, verifySignature, type SignatureCheck } from './jwt.ts';
-import { createRecordingFetch, describeNetworkError, type Exchange } from './transport.ts';
+import { createRecordingClient, describeNetworkError, type Exchange } from './transport.ts';
 import type { StepStatus } from './report.ts';
 import type { CauseCode } from './errors.ts';
 
@@ -107,12 +107,12 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
 }
 
 async function checkSignature(ctx: Context, decoded: ReturnType<typeof decodeJwt>, options: VerifyOptions, exchanges: Exchange[]): Promise<SignatureCheck> {
-  const fetch = createRecordingFetch({ timeoutMs: options.timeoutMs, exchanges, baseFetch: ctx.fetch, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const http = createRecordingClient({ timeoutMs: options.timeoutMs, exchanges, base: ctx.http, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   let certs: unknown;
   try {
-    const res = await fetch(options.certsUrl);
+    const res = await http(options.certsUrl);
     if (!res.ok) return { status: 'unknown', reason: `certificates at ${options.certsUrl} answered ${res.status}` };
-    certs = await res.json();
+    certs = res.json();
   } catch (err) {
     const reason = err instanceof SyntaxError ? 'the certificate document is not JSON' : describeNetworkError(err, options.timeoutMs);
     return { status: 'unknown', reason: `certificates unreachable (${reason})` };

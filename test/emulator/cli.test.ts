@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { JWT, gaxios } from 'google-auth-library';
-import { createRecordingFetch } from '../../src/core/transport.ts';
 import { tempDir } from '../helpers/cli.ts';
 
 test('idcall emulator prints URLs and env, writes credential files that work, and exits 0 on SIGTERM', async () => {
@@ -29,7 +28,7 @@ test('idcall emulator prints URLs and env, writes credential files that work, an
     assert.match(envFile, /^export GOOGLE_APPLICATION_CREDENTIALS=/m);
     const key = JSON.parse(await readFile(`${dir.path}/service-account.json`, 'utf8'));
     assert.equal(key.token_uri, token);
-    const transporter = new gaxios.Gaxios({ fetchImplementation: createRecordingFetch({ endpoints: { token }, timeoutMs: 5000, exchanges: [] }) as never });
+    const transporter = new gaxios.Gaxios({ fetchImplementation: toTokenEndpoint(token!) });
     const idToken = await new JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, transporter }).fetchIdToken('https://svc.example');
     assert.match(idToken, /^eyJ/);
     const exit = new Promise<number | null>((resolve) => proc.on('exit', resolve));
@@ -40,3 +39,8 @@ test('idcall emulator prints URLs and env, writes credential files that work, an
     await dir.remove();
   }
 });
+
+/** google-auth-library posts JWT grants to Google's own token URL whatever the key says: send them to the emulator. */
+function toTokenEndpoint(tokenUrl: string): typeof fetch {
+  return (input, init) => fetch(String(input instanceof Request ? input.url : input) === 'https://oauth2.googleapis.com/token' ? tokenUrl : input, init);
+}

@@ -8,7 +8,6 @@ import { createPublicKey, verify } from 'node:crypto';
 import { Compute, IdentityPoolClient, Impersonated, JWT, OAuth2Client, UserRefreshClient } from 'google-auth-library';
 import { gaxios } from 'google-auth-library';
 import { startEmulator, type Emulator, type WrittenCredentials } from '../../src/emulator/index.ts';
-import { createRecordingFetch } from '../../src/core/transport.ts';
 
 let emu: Emulator;
 let creds: WrittenCredentials;
@@ -45,7 +44,7 @@ async function verifyWithLibrary(jwt: string, audience: string): Promise<void> {
 test('JWT client: key file + target_audience → ID token for that audience', async () => {
   const key = JSON.parse(await readFile(creds.files.serviceAccount!, 'utf8'));
   // google-auth-library hard-codes https://oauth2.googleapis.com/token; the transport routes it, as it would for Private Service Connect.
-  const transporter = new gaxios.Gaxios({ fetchImplementation: createRecordingFetch({ endpoints: { token: emu.urls.token }, timeoutMs: 5000, exchanges: [] }) });
+  const transporter = new gaxios.Gaxios({ fetchImplementation: toTokenEndpoint(emu.urls.token!) });
   const client = new JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, transporter });
   const audience = emu.urls.services.hello!;
   const token = await client.fetchIdToken(audience);
@@ -111,3 +110,8 @@ test('IdentityPoolClient: file subject token → STS → service-account imperso
   assert.ok(stsCalls.some((r) => r.status === 200));
   assert.ok(iamCalls.some((r) => r.status === 200));
 });
+
+/** google-auth-library posts JWT grants to Google's own token URL whatever the key says: send them to the emulator. */
+function toTokenEndpoint(tokenUrl: string): typeof fetch {
+  return (input, init) => fetch(String(input instanceof Request ? input.url : input) === 'https://oauth2.googleapis.com/token' ? tokenUrl : input, init);
+}
