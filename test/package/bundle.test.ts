@@ -12,7 +12,7 @@ const exec = promisify(execFile);
 const fx = emulatorFixture();
 const built = existsSync('dist/bundle/entry.js');
 
-async function bin(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function bin(args: string[], env: Record<string, string | undefined>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await exec(process.execPath, ['bin/idcall.js', ...args], { env: { PATH: process.env.PATH!, HOME: fx.dir.path, IDCALL_CERTS_URL: fx.emu.urls.jwks, IDCALL_IAM_URL: fx.emu.urls.iam, ...env }, timeout: 20_000 });
     return { code: 0, stdout, stderr };
@@ -22,7 +22,7 @@ async function bin(args: string[], env: Record<string, string>): Promise<{ code:
   }
 }
 
-const cases: { name: string; args: () => string[]; env: () => Record<string, string>; code: number; expect: RegExp; tokenOnStdout?: boolean }[] = [
+const cases: { name: string; args: () => string[]; env: () => Record<string, string | undefined>; code: number; expect: RegExp; tokenOnStdout?: boolean }[] = [
   { name: 'token with a service-account key (bundled google-auth-library)', args: () => ['token', '--audience', 'https://svc.example'], env: () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }), code: 0, expect: /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/, tokenOnStdout: true },
   { name: 'token from the metadata server', args: () => ['token', '--audience', 'https://svc.example'], env: () => ({ GCE_METADATA_HOST: fx.emu.urls.metadataHost }), code: 0, expect: /^eyJ/, tokenOnStdout: true },
   { name: 'token through federation and impersonation', args: () => ['token', '--audience', 'https://svc.example'], env: () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.externalAccount }), code: 0, expect: /^eyJ/, tokenOnStdout: true },
