@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { isLoopback, normaliseAudience, parseTargetUrl } from '../core/audience.ts';
 import { usageError } from '../core/errors.ts';
+import { displayProxy, proxyFor } from '../core/proxy-env.ts';
 import { redact } from '../render/redact.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';
@@ -41,6 +42,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const cache = cachedMinter(minter, { onRefreshError: (aud, e) => err(`idcall proxy: background refresh for ${aud} failed (${(e as Error).message}); the current token is served until it expires`) });
 
   const { startProxy } = await import('../proxy/server.ts');
+  let listeningPort = port;
   const proxy = await startProxy({
     mode: forward ? 'forward' : 'reverse',
     ...(target ? { target } : {}),
@@ -54,16 +56,21 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
     cache,
     upstreamTimeoutMs: parseDuration(argv['upstream-timeout'] as string | undefined, 60_000, 'upstream-timeout'),
     shutdownTimeoutMs: parseDuration(argv['shutdown-timeout'] as string | undefined, 10_000, 'shutdown-timeout'),
+    upstreamProxy: (origin) => upstreamProxy(origin, io.env, listeningPort),
     ...(format === 'none' ? {} : { onLog: (e: AccessLogEntry) => io.stderr.write(redact(format === 'json' ? JSON.stringify(e) : textLine(e)) + '\n') }),
   });
 
+  listeningPort = Number(new URL(proxy.url).port);
   const identity = `${minter.source.principal ?? 'unknown principal'} (${minter.source.type} from ${minter.source.origin}${minter.source.path ? ` ${minter.source.path}` : ''})`;
   if (!isLoopback(host)) err(`idcall proxy: WARNING: listening on ${host}, not loopback. Anyone who can reach this address can call the target as ${minter.source.principal ?? 'this identity'}.`);
   if (target) {
     const aud = audience ?? target.origin;
     // Warm the cache so the first request does not wait, and so a broken setup shows at start.
     await cache.get(aud).then(
-      () => err(`idcall proxy: listening on ${proxy.url} → ${target.origin} (audience ${aud}) as ${minter.source.principal ?? identity}`),
+      () => {
+        const via = upstreamProxy(target, io.env, listeningPort);
+        err(`idcall proxy: listening on ${proxy.url} → ${target.origin}${via ? ` through the proxy ${displayProxy(via)}` : ''} (audience ${aud}) as ${minter.source.principal ?? identity}`);
+      },
       (e: Error & { code?: string; fix?: string }) => err(`idcall proxy: listening on ${proxy.url} → ${target.origin}, but no token could be minted yet [${e.code}]: ${e.message}${e.fix ? `\n  Fix: ${e.fix}` : ''}`),
     );
   } else {
@@ -86,4 +93,12 @@ export function parseListen(value: string): { host: string; port: number } {
   const port = Number(match[3]);
   if (port > 65535) throw usageError(`--listen port ${port} is out of range.`, 'Use a port from 0 to 65535.');
   return { host: match[1] ?? match[2] ?? '127.0.0.1', port };
+}
+
+/** HTTPS_PROXY/HTTP_PROXY for upstream requests, unless it names this proxy itself (a shared environment would loop). */
+function upstreamProxy(origin: URL, env: IO['env'], ownPort: number): string | undefined {
+  const proxy = proxyFor(origin, env);
+  if (!proxy) return undefined;
+  const url = new URL(proxy);
+  return isLoopback(url.hostname) && Number(url.port || 80) === ownPort ? undefined : proxy;
 }

@@ -20,7 +20,7 @@ export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange |
   // During federation the last exchange may be the subject-token fetch rather than STS itself.
   const name = phase === 'sts' && exchange && !/\/v1\/token(\?|$)/.test(exchange.url) ? `The subject-token URL (credential_source.url)` : COMPONENT[phase].name;
   const wrap = (code: CauseCode, message: string, fix: string) => new IdcallError(code, message, fix, { cause: err });
-  const where = exchange ? ` (${exchange.method} ${exchange.url})` : '';
+  const where = exchange ? ` (${exchange.method} ${exchange.url}${exchange.proxy ? ` through the proxy ${exchange.proxy}` : ''})` : '';
 
   // No HTTP exchange at all: the library failed before sending (a subject-token file, an executable).
   if (!exchange) {

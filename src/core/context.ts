@@ -1,5 +1,5 @@
 // Everything a command touches in the outside world, passed in so tests drive it with real local servers.
-import { nodeHttp, type HttpClient } from './http.ts';
+import { createNodeHttp, type HttpClient } from './http.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -29,7 +29,7 @@ export function defaultContext(env: Env = process.env): Context {
     cwd: process.cwd(),
     now: Date.now,
     monotonic: () => performance.now(),
-    http: nodeHttp,
+    http: createNodeHttp(env),
   };
 }
 

@@ -4,6 +4,7 @@ import type { Context } from './context.ts';
 import { asIdcallError, exitCodeFor, IdcallError, usageError } from './errors.ts';
 import { REPORT_VERSION, type CallReport, type Step, type Verdict } from './report.ts';
 import { obtainToken } from './obtain.ts';
+import { displayProxy, proxyFor } from './proxy-env.ts';
 import { skipped, step, type SourceOptions } from './steps.ts';
 import type { CallResult } from './target.ts';
 import { serviceFromUrl, verdictForResponse } from './verdict.ts';
@@ -82,6 +83,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   const t0 = ctx.monotonic();
   // undici loads only when a target is called: it is a third of start-up for the other commands.
   const { callTarget } = await import('./target.ts');
+  const proxy = proxyFor(target.url, ctx.env);
   let result: CallResult;
   try {
     ctx.progress?.('call', 'start');
@@ -96,6 +98,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
       bodyLimit: options.keepBody ? Infinity : (options.bodyLimit ?? 200),
       monotonic: ctx.monotonic,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(proxy ? { proxy } : {}),
     });
   } catch (err) {
     ctx.progress?.('call', 'end');
@@ -109,7 +112,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   const service = serviceFromUrl(target.url.toString()) ?? serviceFromUrl(target.audience);
   const verdict = verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience);
   const t = result.timings;
-  const timing = [t.connectMs !== undefined ? `connect ${t.connectMs} ms` : 'reused connection', `first byte ${t.firstByteMs} ms`].join(', ');
+  const timing = [proxy ? `through the proxy ${displayProxy(proxy)}` : t.connectMs !== undefined ? `connect ${t.connectMs} ms` : 'reused connection', `first byte ${t.firstByteMs} ms`].join(', ');
   const details = [
     `${(options.method ?? 'GET').toUpperCase()} ${target.url.toString()} with the token in ${result.tokenHeader}`,
     timing,

@@ -124,7 +124,7 @@ export async function discover(ctx: Context, options: DiscoverOptions): Promise<
 async function probeMetadata(ctx: Context, target: MetadataTarget, timeoutMs: number, exchanges: Exchange[]): Promise<{ present: boolean; note?: string }> {
   const http = createRecordingClient({ timeoutMs, exchanges, base: ctx.http, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   try {
-    const res = await http(`${target.base}/computeMetadata/v1/instance`, { headers: { 'Metadata-Flavor': 'Google' } });
+    const res = await http(`${target.base}/computeMetadata/v1/instance`, { headers: { 'Metadata-Flavor': 'Google' }, direct: true });
     if (res.headers.get('metadata-flavor') !== 'Google') {
       return { present: false, note: `${target.base} answered ${res.status} without the Metadata-Flavor: Google header: it is not a metadata server` };
     }

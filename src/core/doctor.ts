@@ -10,7 +10,8 @@ import { REPORT_VERSION, toRequestRecords, type RequestRecord, type Shadowed, ty
 import { runLoad, runMint, StepFailure, type Resolved, type SourceOptions } from './steps.ts';
 import { discover, type Discovery } from './discover.ts';
 import { GCLOUD_CLIENT_ID } from './token.ts';
-import type { Exchange } from './transport.ts';
+import { GOOGLE_TOKEN_URL, type Exchange } from './transport.ts';
+import { displayProxy, exemptFromProxy, proxyFor } from './proxy-env.ts';
 import { humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
 import { normaliseAudience } from './audience.ts';
 
@@ -272,16 +273,18 @@ async function configurationChecks(ctx: Context, resolved: Resolved, options: Do
 function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { origin: string; present: boolean; via: string; path: string | null; note?: string }[]): Check[] {
   const out: Check[] = [];
   const env = ctx.env;
-  const proxy = env.HTTPS_PROXY ?? env.https_proxy ?? env.HTTP_PROXY ?? env.http_proxy;
-  if (proxy) {
-    const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(',').map((s) => s.trim());
-    const covered = noProxy.includes('*') || (noProxy.some((h) => h === '169.254.169.254') && noProxy.some((h) => /metadata(\.google\.internal)?$/.test(h)));
+  const proxy = proxyFor(new URL(GOOGLE_TOKEN_URL), env);
+  const anyProxy = env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy;
+  if (anyProxy) {
+    const via = proxy ? `idcall reaches Google through ${displayProxy(proxy)}` : 'NO_PROXY exempts Google\'s endpoints, so idcall reaches them directly';
+    // Google's libraries (gaxios) send every URL to the proxy, http ones included, unless NO_PROXY says otherwise.
+    const metadataProxied = ['http://169.254.169.254/', 'http://metadata.google.internal/'].some((url) => !exemptFromProxy(new URL(url), env));
     out.push(
-      covered
-        ? check('proxy', 'ok', 'HTTP(S)_PROXY is set and NO_PROXY exempts the metadata server')
-        : check('proxy', 'warn', `HTTP(S)_PROXY is set (${redactProxy(proxy)}) but NO_PROXY does not exempt the metadata server: clients that honour the proxy send metadata requests to it`, {
+      metadataProxied
+        ? check('proxy', 'warn', `${via}; NO_PROXY does not exempt the metadata server, so clients that honour the proxy (idcall does not) send metadata requests to it`, {
             fix: 'export NO_PROXY=169.254.169.254,metadata,metadata.google.internal${NO_PROXY:+,$NO_PROXY}',
-          }),
+          })
+        : check('proxy', 'ok', `${via}; NO_PROXY exempts the metadata server`),
     );
   }
   const dated = [...exchanges].reverse().find((e) => e.date && e.status !== undefined && !/computeMetadata/.test(e.url));
@@ -298,15 +301,4 @@ function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { or
     out.push(check('metadata-host', 'warn', `${meta.via} points at ${meta.path}, which is not a metadata server (${meta.note ?? 'no answer'})`, { fix: `Unset ${meta.via} off Google Cloud, or point it at a metadata server (host:port).` }));
   }
   return out;
-}
-
-function redactProxy(proxy: string): string {
-  try {
-    const url = new URL(proxy);
-    url.username = url.username ? '***' : '';
-    url.password = url.password ? '***' : '';
-    return url.toString();
-  } catch {
-    return 'set';
-  }
 }

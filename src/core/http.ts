@@ -4,12 +4,16 @@
 // undici proper still carries every request to the user's target (core/target.ts) and the proxy.
 import { createRequire } from 'node:module';
 import type * as Http from 'node:http';
+import type { Env } from './context.ts';
+import { displayProxy, proxyFor } from './proxy-env.ts';
 
 export interface HttpInit {
   method?: string;
   headers?: Record<string, string>;
   body?: string | Uint8Array;
   signal?: AbortSignal;
+  /** Never through a proxy: the metadata server is link-local, only this machine can reach it. */
+  direct?: boolean;
 }
 
 export interface HeaderReader {
@@ -26,7 +30,11 @@ export interface HttpResponse {
   json(): unknown;
 }
 
-export type HttpClient = (url: string, init?: HttpInit) => Promise<HttpResponse>;
+export interface HttpClient {
+  (url: string, init?: HttpInit): Promise<HttpResponse>;
+  /** The proxy a request to `url` would go through (unless `direct`), for the report. */
+  proxyFor?: (url: string) => string | undefined;
+}
 
 /** Google's answers here are a few kilobytes; anything past this is not Google. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -47,18 +55,46 @@ export function bufferedResponse(status: number, headers: HeaderReader, body: Bu
   };
 }
 
-/** The default client: one request, its body read in full; aborting the signal fails it with the signal's reason. */
-export const nodeHttp: HttpClient = (url, init = {}) => {
-  const target = new URL(url);
-  const transport = target.protocol === 'https:' ? (https ??= builtin('node:https')) : target.protocol === 'http:' ? (http ??= builtin('node:http')) : undefined;
-  if (!transport) return Promise.reject(new TypeError(`unsupported URL scheme ${target.protocol} in ${target.origin}`));
+/** Node's own proxy support (an Agent's `proxyEnv`) arrived in 22.21 and 24.5. */
+function nodeHasProxySupport(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 24 || (major === 24 && minor >= 5) || (major === 22 && minor >= 21);
+}
+
+/**
+ * The default client: one request, its body read in full; aborting the signal fails it with the signal's reason.
+ * HTTPS_PROXY, HTTP_PROXY and NO_PROXY from `env` are honoured (core/proxy-env.ts), except for loopback and the
+ * metadata server.
+ */
+export function createNodeHttp(env: Env = {}): HttpClient {
+  const agents = new Map<string, Http.Agent>();
+  const client: HttpClient = (url, init = {}) => {
+    const target = new URL(url);
+    const secure = target.protocol === 'https:';
+    const transport = secure ? (https ??= builtin('node:https')) : target.protocol === 'http:' ? (http ??= builtin('node:http')) : undefined;
+    if (!transport) return Promise.reject(new TypeError(`unsupported URL scheme ${target.protocol} in ${target.origin}`));
+    const proxy = init.direct ? undefined : proxyFor(target, env);
+    if (!proxy) return exchange(transport, target, init, undefined);
+    if (!nodeHasProxySupport()) {
+      return Promise.reject(Object.assign(new Error(`the proxy ${displayProxy(proxy)} (HTTPS_PROXY/HTTP_PROXY) needs Node.js 22.21, 24.5 or later; this is ${process.versions.node}`), { code: 'ERR_PROXY_UNSUPPORTED' }));
+    }
+    const key = `${target.protocol}${proxy}`;
+    let agent = agents.get(key);
+    if (!agent) agents.set(key, (agent = new transport.Agent({ keepAlive: true, proxyEnv: { HTTPS_PROXY: proxy, HTTP_PROXY: proxy } })));
+    return exchange(transport, target, init, agent);
+  };
+  client.proxyFor = (url) => proxyFor(new URL(url), env);
+  return client;
+}
+
+function exchange(transport: typeof Http | typeof import('node:https'), target: URL, init: HttpInit, agent: Http.Agent | undefined): Promise<HttpResponse> {
   const { signal } = init;
   return new Promise<HttpResponse>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const body = init.body === undefined ? undefined : typeof init.body === 'string' ? Buffer.from(init.body) : init.body;
     const headers: Record<string, string | number> = { ...init.headers };
     if (body) headers['content-length'] = body.byteLength;
-    const request = transport.request(target, { method: init.method ?? 'GET', headers });
+    const request = transport.request(target, { method: init.method ?? 'GET', headers, ...(agent ? { agent } : {}) });
     const fail = (err: unknown) => {
       signal?.removeEventListener('abort', onAbort);
       reject(err);
@@ -95,4 +131,4 @@ export const nodeHttp: HttpClient = (url, init = {}) => {
     });
     request.end(body);
   });
-};
+}

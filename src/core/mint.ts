@@ -317,7 +317,7 @@ async function metadataIdentity(s: Session, target: MetadataTarget): Promise<str
   // The audience must be encoded: a custom audience may hold ? and &.
   const url = `${target.base}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(s.options.audience)}&format=${format}`;
   return guard(s, 'metadata', async () => {
-    const res = await s.http(url, { headers: { 'Metadata-Flavor': 'Google' } });
+    const res = await s.http(url, { headers: { 'Metadata-Flavor': 'Google' }, direct: true });
     const text = res.text();
     if (!res.ok) throw Object.assign(new Error(`metadata server answered ${res.status}`), { status: res.status, body: text });
     if (res.headers.get('metadata-flavor') !== 'Google') throw new Error('the response has no Metadata-Flavor: Google header');
@@ -328,13 +328,13 @@ async function metadataIdentity(s: Session, target: MetadataTarget): Promise<str
 
 async function metadataAccessToken(s: Session, target: MetadataTarget): Promise<AccessToken> {
   const data = await guard(s, 'metadata', async () => {
-    const res = await s.http(`${target.base}/computeMetadata/v1/instance/service-accounts/default/token`, { headers: { 'Metadata-Flavor': 'Google' } });
+    const res = await s.http(`${target.base}/computeMetadata/v1/instance/service-accounts/default/token`, { headers: { 'Metadata-Flavor': 'Google' }, direct: true });
     const text = res.text();
     if (!res.ok) throw Object.assign(new Error(`metadata server answered ${res.status}`), { status: res.status, body: text });
     return parseJsonObject(text, 'the metadata server');
   });
   const emailRes = await guard(s, 'metadata', async () => {
-    const res = await s.http(`${target.base}/computeMetadata/v1/instance/service-accounts/default/email`, { headers: { 'Metadata-Flavor': 'Google' } });
+    const res = await s.http(`${target.base}/computeMetadata/v1/instance/service-accounts/default/email`, { headers: { 'Metadata-Flavor': 'Google' }, direct: true });
     return res.ok ? res.text().trim() : null;
   });
   return { token: requireToken(data.access_token), principal: emailRes };

@@ -26,6 +26,8 @@ export interface RequestRecord {
   durationMs: number;
   error?: string;
   googleError?: GoogleError;
+  /** The proxy it went through, when HTTPS_PROXY/HTTP_PROXY applied. */
+  proxy?: string;
 }
 
 export interface Step {
@@ -87,6 +89,7 @@ export function toRequestRecords(exchanges: Exchange[]): RequestRecord[] {
     durationMs: e.durationMs,
     ...(e.error ? { error: e.error } : {}),
     ...(e.googleError ? { googleError: e.googleError } : {}),
+    ...(e.proxy ? { proxy: e.proxy } : {}),
   }));
 }
 

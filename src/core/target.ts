@@ -2,6 +2,7 @@
 import type { buildConnector, Dispatcher } from 'undici';
 import { IdcallError } from './errors.ts';
 import { importForModernNode } from './runtime.ts';
+import { displayProxy } from './proxy-env.ts';
 import { describeNetworkError } from './transport.ts';
 
 export interface CallOptions {
@@ -18,6 +19,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Extra CA or TLS settings for tests and private endpoints. */
   connect?: buildConnector.BuildOptions;
+  /** Send it through this HTTP proxy (core/proxy-env.ts decides). */
+  proxy?: string;
 }
 
 export interface CallResult {
@@ -35,7 +38,7 @@ const KEY_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'con
 
 export async function callTarget(options: CallOptions): Promise<CallResult> {
   // A dynamic import, so that on an unsupported Node a load failure is a catchable rejection (importForModernNode).
-  const { Agent, buildConnector, request } = await importForModernNode(() => import('undici'), 'Calling a target');
+  const { Agent, ProxyAgent, buildConnector, request } = await importForModernNode(() => import('undici'), 'Calling a target');
   const started = options.monotonic();
   let connectMs: number | undefined;
   const connector = buildConnector({ timeout: options.timeoutMs, ...options.connect });
@@ -46,7 +49,11 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
       callback(err as never, socket as never);
     });
   };
-  const agent = new Agent({ connect: timedConnector, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, connections: 1 });
+  const limits = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs };
+  // Through a proxy the connection timed would be the proxy's, so none is reported.
+  const agent = options.proxy
+    ? new ProxyAgent({ uri: options.proxy, ...limits, ...(options.connect ? { requestTls: options.connect } : {}) })
+    : new Agent({ connect: timedConnector, ...limits, connections: 1 });
   const headers: Record<string, string> = {};
   for (const [name, value] of options.headers) headers[name.toLowerCase()] = value;
   // A client's own Authorization header is kept; the token then travels in X-Serverless-Authorization.
@@ -107,6 +114,10 @@ function targetError(err: unknown, options: CallOptions): IdcallError {
   }
   if (/CERT|SSL|TLS|ERR_TLS|UNABLE_TO_VERIFY|SELF_SIGNED|HOSTNAME|ALTNAME/i.test(code)) {
     return new IdcallError('TLS_ERROR', `TLS with ${host} failed: ${code}.`, 'A TLS-intercepting proxy or a wrong host name is the usual cause; set NODE_EXTRA_CA_CERTS to your proxy\'s CA, or check the URL.', { cause: err });
+  }
+  if (options.proxy) {
+    const proxy = displayProxy(options.proxy);
+    return new IdcallError('TARGET_UNREACHABLE', `${host} could not be reached through the proxy ${proxy}: ${describeNetworkError(err)}.`, `Check the proxy (HTTPS_PROXY/HTTP_PROXY) accepts connections and allows ${host}, or add ${options.url.hostname} to NO_PROXY to connect directly.`, { cause: err });
   }
   return new IdcallError('TARGET_UNREACHABLE', `${host} could not be reached: ${describeNetworkError(err)}.`, `Check the URL and that ${host} resolves and accepts connections from here (VPN, firewall, ingress settings).`, { cause: err });
 }

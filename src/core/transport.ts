@@ -2,6 +2,7 @@
 // bounds every request, and records each exchange (without secrets) for the report.
 
 import type { HttpClient, HttpInit, HttpResponse } from './http.ts';
+import { displayProxy } from './proxy-env.ts';
 
 export interface Exchange {
   method: string;
@@ -15,6 +16,8 @@ export interface Exchange {
   googleError?: GoogleError;
   /** Response Date header: Google's clock, for skew detection. */
   date?: string;
+  /** The proxy the request went through (HTTPS_PROXY/HTTP_PROXY), without credentials. */
+  proxy?: string;
 }
 
 export interface Endpoints {
@@ -88,6 +91,8 @@ export function createRecordingClient(options: RecordingOptions): HttpClient {
     const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : []), ...(init.signal ? [init.signal] : [])];
     const started = now();
     const exchange: Exchange = { method, url: redactUrl(url), durationMs: 0 };
+    const proxy = init.direct ? undefined : options.base.proxyFor?.(url);
+    if (proxy) exchange.proxy = displayProxy(proxy);
     options.exchanges.push(exchange);
     try {
       const response = await options.base(url, { ...init, method, signal: AbortSignal.any(signals) });

@@ -46,6 +46,8 @@ export interface ProxyOptions {
   shutdownTimeoutMs?: number;
   /** TLS options for upstream connections (tests use a private CA). */
   connect?: AgentType.Options['connect'];
+  /** The HTTP proxy (HTTPS_PROXY/HTTP_PROXY) a request to this upstream goes through, if any. */
+  upstreamProxy?: (origin: URL) => string | undefined;
 }
 
 export interface RunningProxy {
@@ -66,10 +68,19 @@ interface Route {
 }
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const { Agent } = await importForModernNode(() => import('undici'), 'idcall proxy');
+  const { Agent, ProxyAgent } = await importForModernNode(() => import('undici'), 'idcall proxy');
   const metrics = new ProxyMetrics();
   const timeout = options.upstreamTimeoutMs ?? 60_000;
-  const agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connections: 128, pipelining: 1, ...(options.connect ? { connect: options.connect } : {}) });
+  const pool = { keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connections: 128, pipelining: 1 };
+  const agent = new Agent({ ...pool, ...(options.connect ? { connect: options.connect } : {}) });
+  const viaProxy = new Map<string, Dispatcher>();
+  const dispatcherFor = (origin: string): Dispatcher => {
+    const proxy = options.upstreamProxy?.(new URL(origin));
+    if (!proxy) return agent;
+    let dispatcher = viaProxy.get(proxy);
+    if (!dispatcher) viaProxy.set(proxy, (dispatcher = new ProxyAgent({ ...pool, uri: proxy, ...(options.connect ? { requestTls: options.connect as never } : {}) })));
+    return dispatcher;
+  };
   const tokenHeader = options.headerName.toLowerCase() as TokenHeader;
   const log = options.onLog ?? (() => {});
   const inflight = new Set<Promise<void>>();
@@ -158,7 +169,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     const send = (withHeaders: Record<string, string | string[]>) =>
-      agent.request({ origin: r.origin, path: r.path, method: method as Dispatcher.HttpMethod, headers: withHeaders, body: hasBody ? req : null });
+      dispatcherFor(r.origin).request({ origin: r.origin, path: r.path, method: method as Dispatcher.HttpMethod, headers: withHeaders, body: hasBody ? req : null });
     try {
       const t0 = performance.now();
       let upstream = await send(headers);
@@ -281,7 +292,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         await Promise.race([Promise.allSettled([...inflight]), limit]);
         server.closeAllConnections();
         for (const s of tunnels) s.destroy();
-        await agent.close().catch(() => {});
+        await Promise.all([agent, ...viaProxy.values()].map((d) => d.close().catch(() => {})));
       })()),
   };
 }

@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type RequestListener } from 'node:http';
-import { MAX_BODY_BYTES, nodeHttp } from '../../src/core/http.ts';
+import { createNodeHttp, MAX_BODY_BYTES } from '../../src/core/http.ts';
+
+const nodeHttp = createNodeHttp();
 import { describeNetworkError } from '../../src/core/transport.ts';
 
 async function serve(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
