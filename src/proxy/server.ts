@@ -74,11 +74,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const pool = { keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connections: 128, pipelining: 1 };
   const agent = new Agent({ ...pool, ...(options.connect ? { connect: options.connect } : {}) });
   const viaProxy = new Map<string, Dispatcher>();
+  // Decided once per upstream origin: the request path stays a map lookup.
+  const byOrigin = new Map<string, Dispatcher>();
   const dispatcherFor = (origin: string): Dispatcher => {
+    let dispatcher = byOrigin.get(origin);
+    if (dispatcher) return dispatcher;
     const proxy = options.upstreamProxy?.(new URL(origin));
-    if (!proxy) return agent;
-    let dispatcher = viaProxy.get(proxy);
-    if (!dispatcher) viaProxy.set(proxy, (dispatcher = new ProxyAgent({ ...pool, uri: proxy, ...(options.connect ? { requestTls: options.connect as never } : {}) })));
+    if (!proxy) dispatcher = agent;
+    else if (!(dispatcher = viaProxy.get(proxy))) viaProxy.set(proxy, (dispatcher = new ProxyAgent({ ...pool, uri: proxy, ...(options.connect ? { requestTls: options.connect as never } : {}) })));
+    if (byOrigin.size < 1000) byOrigin.set(origin, dispatcher);
     return dispatcher;
   };
   const tokenHeader = options.headerName.toLowerCase() as TokenHeader;
