@@ -8,9 +8,11 @@ import type { IO } from './io.ts';
 export function emulatorBuilder<T>(y: Argv<T>) {
   return y
     .option('port', { type: 'number', describe: 'Port of the Google APIs server (token, IAM, STS, certificates); 0 picks a free one' })
+    .option('metadata-port', { type: 'number', describe: 'Port of the metadata server, for a fixed GCE_METADATA_HOST; 0 picks a free one' })
     .option('scenario', { type: 'string', describe: 'Scenario file (JSON, see docs/emulator.md); the default scenario otherwise' })
     .option('write-credentials', { type: 'string', describe: 'Write one credential file per ADC type into DIR, pointing at this emulator' })
-    .example('$0 emulator --write-credentials ./emu', 'Start it and write credential files; then `source ./emu/env.sh`');
+    .example('$0 emulator --write-credentials ./emu', 'Start it and write credential files; then `source ./emu/env.sh`')
+    .example('$0 emulator --port 9090 --metadata-port 9091', 'Fixed ports, e.g. for containers: GCE_METADATA_HOST=127.0.0.1:9091');
 }
 
 export async function emulatorCommand(argv: Record<string, unknown>, io: IO, until: Promise<unknown>): Promise<number> {
@@ -32,10 +34,9 @@ export async function emulatorCommand(argv: Record<string, unknown>, io: IO, unt
       throw usageError(`--scenario ${path} is not valid JSON.`, 'See docs/emulator.md for the scenario format.');
     }
   }
-  if (argv.port !== undefined && (!Number.isInteger(argv.port) || (argv.port as number) < 0 || (argv.port as number) > 65535)) {
-    throw usageError(`--port ${String(argv.port)} is not a port number.`, 'Use a number from 0 to 65535.');
-  }
-  const emu = await startEmulator(scenario, argv.port !== undefined ? { port: argv.port as number } : {});
+  const port = portOption(argv, 'port');
+  const metadataPort = portOption(argv, 'metadata-port');
+  const emu = await startEmulator(scenario, { ...(port !== undefined ? { port } : {}), ...(metadataPort !== undefined ? { metadataPort } : {}) });
   const out = io.stdout;
   out.write(`idcall emulator: Google auth endpoints on 127.0.0.1 (project ${emu.state.scenario.project.id})\n`);
   const rows: [string, string][] = [
@@ -60,4 +61,11 @@ export async function emulatorCommand(argv: Record<string, unknown>, io: IO, unt
   await until;
   await emu.close();
   return 0;
+}
+
+function portOption(argv: Record<string, unknown>, name: string): number | undefined {
+  const value = argv[name];
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 65535) throw usageError(`--${name} ${String(value)} is not a port number.`, 'Use a number from 0 to 65535.');
+  return value as number;
 }

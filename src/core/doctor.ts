@@ -12,7 +12,7 @@ import { discover, type Discovery } from './discover.ts';
 import { GCLOUD_CLIENT_ID } from './token.ts';
 import { GOOGLE_TOKEN_URL, type Exchange } from './transport.ts';
 import { displayProxy, exemptFromProxy, proxyFor } from './proxy-env.ts';
-import { humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
+import { clockSkewSeconds, describeSkew, humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
 import { normaliseAudience } from './audience.ts';
 
 export interface Check {
@@ -289,10 +289,10 @@ function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { or
   }
   const dated = [...exchanges].reverse().find((e) => e.date && e.status !== undefined && !/computeMetadata/.test(e.url));
   if (dated) {
-    const skew = Math.round(ctx.now() / 1000 - Date.parse(dated.date!) / 1000);
+    const skew = clockSkewSeconds(ctx.now(), dated.date!);
     out.push(
       Math.abs(skew) > SKEW_TOLERANCE_S
-        ? check('clock', 'warn', `this machine's clock is ${humanDuration(Math.abs(skew))} ${skew > 0 ? 'ahead of' : 'behind'} Google's (from the Date header of ${new URL(dated.url).host})`, { fix: 'Synchronise the clock: sudo timedatectl set-ntp true', code: 'CLOCK_SKEW' })
+        ? check('clock', 'warn', `${describeSkew(skew)} (from the Date header of ${new URL(dated.url).host})`, { fix: 'Synchronise the clock: sudo timedatectl set-ntp true', code: 'CLOCK_SKEW' })
         : check('clock', 'ok', `clock within ${SKEW_TOLERANCE_S} s of Google's (${skew >= 0 ? '+' : ''}${skew} s)`),
     );
   } else out.push(check('clock', 'skipped', 'clock not compared: no Google endpoint answered'));

@@ -45,7 +45,7 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
   const exchanges: Exchange[] = [];
   const findings: Finding[] = [];
   const nowS = ctx.now() / 1000;
-  const skewSeconds = options.googleDate ? Math.round(nowS - Date.parse(options.googleDate) / 1000) : null;
+  const skewSeconds = options.googleDate ? clockSkewSeconds(ctx.now(), options.googleDate) : null;
   const base = { claims: {}, header: {}, skewSeconds, exchanges };
 
   if (/^ya29\./.test(token) || (!token.includes('.') && token.length > 20)) {
@@ -92,7 +92,7 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
     findings.push({ status: 'warn', code: 'CLOCK_SKEW', text: `issued ${humanDuration(iat - nowS)} in the future by this machine's clock: the clock is behind` });
   }
   if (skewSeconds !== null && Math.abs(skewSeconds) > SKEW_TOLERANCE_S) {
-    findings.push({ status: 'warn', code: 'CLOCK_SKEW', text: `this machine's clock is ${humanDuration(Math.abs(skewSeconds))} ${skewSeconds > 0 ? 'ahead of' : 'behind'} Google's` });
+    findings.push({ status: 'warn', code: 'CLOCK_SKEW', text: describeSkew(skewSeconds) });
   }
 
   const signature = await checkSignature(ctx, decoded, options, exchanges);
@@ -118,6 +118,15 @@ async function checkSignature(ctx: Context, decoded: ReturnType<typeof decodeJwt
     return { status: 'unknown', reason: `certificates unreachable (${reason})` };
   }
   return verifySignature(decoded, certs);
+}
+
+/** This machine's clock minus Google's (from a response's Date header), in whole seconds. */
+export function clockSkewSeconds(nowMs: number, googleDate: string): number {
+  return Math.round((nowMs - Date.parse(googleDate)) / 1000);
+}
+
+export function describeSkew(skewSeconds: number): string {
+  return `this machine's clock is ${humanDuration(Math.abs(skewSeconds))} ${skewSeconds > 0 ? 'ahead of' : 'behind'} Google's`;
 }
 
 export function humanDuration(seconds: number): string {

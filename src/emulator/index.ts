@@ -57,6 +57,8 @@ export interface EmulatorOptions {
   clock?: () => number;
   /** Port for the Google APIs server (overrides the scenario). */
   port?: number;
+  /** Port for the metadata server (overrides the scenario): a fixed GCE_METADATA_HOST for containers and CI. */
+  metadataPort?: number;
 }
 
 export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario, options: EmulatorOptions = {}): Promise<Emulator> {
@@ -67,7 +69,7 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
     const google = await startServer(state, classifyGoogle, googleRouter(state), options.port ?? scenario.port ?? 0);
     servers.push(google);
     state.googleUrl = google.url;
-    const metadata = await startServer(state, () => 'metadata', metadataHandler(state), scenario.metadata.port ?? 0);
+    const metadata = await startServer(state, () => 'metadata', metadataHandler(state), options.metadataPort ?? scenario.metadata.port ?? 0);
     servers.push(metadata);
     const services: Record<string, string> = {};
     const serviceRunUrls: Record<string, string[]> = {};

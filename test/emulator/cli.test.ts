@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { JWT, gaxios } from 'google-auth-library';
-import { tempDir } from '../helpers/cli.ts';
+import { PassThrough } from 'node:stream';
+import { run } from '../../src/cli/main.ts';
+import { closedPort, tempDir } from '../helpers/cli.ts';
 
 test('idcall emulator prints URLs and env, writes credential files that work, and exits 0 on SIGTERM', async () => {
   const dir = await tempDir();
@@ -44,3 +46,17 @@ test('idcall emulator prints URLs and env, writes credential files that work, an
 function toTokenEndpoint(tokenUrl: string): typeof fetch {
   return (input, init) => fetch(String(input instanceof Request ? input.url : input) === 'https://oauth2.googleapis.com/token' ? tokenUrl : input, init);
 }
+
+test('idcall emulator --port --metadata-port: both servers on the ports asked for', async () => {
+  const [google, metadata] = [await closedPort(), await closedPort()];
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (c) => (out += c));
+  let stop!: () => void;
+  const exit = run(['emulator', '--port', String(google), '--metadata-port', String(metadata)], { stdout, stderr: new PassThrough(), stdin: new PassThrough(), env: {} }, { until: new Promise<void>((r) => (stop = r)) });
+  await new Promise<void>((resolve) => stdout.on('data', () => out.includes('Press Ctrl-C') && resolve()));
+  stop();
+  assert.equal(await exit, 0);
+  assert.match(out, new RegExp(`token\\s+http://127\\.0\\.0\\.1:${google}/token`));
+  assert.match(out, new RegExp(`metadata server\\s+http://127\\.0\\.0\\.1:${metadata}\\b`));
+});
