@@ -1,8 +1,8 @@
 // The token-injecting proxy: reverse (one target) or forward (HTTP_PROXY sidecar), one node:http server,
-// undici keep-alive pools upstream, streaming both ways, one cached token per audience.
+// undici keep-alive pools upstream, streaming both ways, one cached token per audience; h2c (gRPC) in h2c.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Agent as AgentType, Dispatcher } from 'undici';
 import { IdcallError } from '../core/errors.ts';
@@ -10,6 +10,7 @@ import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
 import { appendVia, endToEnd, hostAllowed, placeToken, type TokenHeader } from './headers.ts';
+import { acceptH2c } from './h2c.ts';
 import { ProxyMetrics } from './metrics.ts';
 
 export interface AccessLogEntry {
@@ -218,6 +219,20 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     inflight.add(done);
   });
   server.keepAliveTimeout = 65_000;
+  const h2c = options.mode === 'reverse'
+    ? acceptH2c(server, {
+        target: options.target!,
+        audience: options.audience ?? options.target!.origin,
+        cache: options.cache,
+        tokenHeader,
+        upstreamTimeoutMs: timeout,
+        ...(options.connect ? { tls: options.connect as ConnectionOptions } : {}),
+        onExchange: (e) => {
+          metrics.record(e.status, e.token, e.upstreamMs);
+          log({ time: options.onLog ? new Date().toISOString() : '', host: options.target!.host, ...e });
+        },
+      })
+    : null;
 
   // CONNECT: a TLS tunnel the proxy cannot look into, so no token can be added; passed through untouched.
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
@@ -296,6 +311,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         await Promise.race([Promise.allSettled([...inflight]), limit]);
         server.closeAllConnections();
         for (const s of tunnels) s.destroy();
+        h2c?.close();
         await Promise.all([agent, ...viaProxy.values()].map((d) => d.close().catch(() => {})));
       })()),
   };

@@ -1,0 +1,175 @@
+// HTTP/2 cleartext with prior knowledge (how gRPC clients talk to a local port), on the same port as HTTP/1.1:
+// each new connection is sniffed for the HTTP/2 preface and handed to an http2 server or left to node:http.
+// Streams go upstream over HTTP/2 (TLS with ALPN for https targets, h2c for http ones) with the token added,
+// trailers included, so gRPC works end to end. Reverse mode only: gRPC clients reach proxies with CONNECT.
+import {
+  connect as http2Connect,
+  constants,
+  createServer as createHttp2Server,
+  type ClientHttp2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import { IdcallError } from '../core/errors.ts';
+import type { CacheResult, TokenCache } from '../core/token-cache.ts';
+import { describeNetworkError } from '../core/transport.ts';
+import { appendVia, endToEnd, placeToken, type TokenHeader } from './headers.ts';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export interface H2cOptions {
+  target: URL;
+  audience: string;
+  cache: TokenCache;
+  tokenHeader: TokenHeader;
+  upstreamTimeoutMs: number;
+  /** TLS settings for https upstreams (tests use a private CA). */
+  tls?: ConnectionOptions;
+  onExchange: (entry: { method: string; path: string; status: number; upstreamMs: number | null; token: CacheResult | 'client' | 'none'; error?: string }) => void;
+}
+
+export interface H2c {
+  close(): void;
+}
+
+/** Route connections that open with the HTTP/2 preface on `server`'s port to an HTTP/2 proxy. */
+export function acceptH2c(server: Server, options: H2cOptions): H2c {
+  const h2 = createHttp2Server();
+  const sessions = new Set<ServerHttp2Session | ClientHttp2Session>();
+  const track = (session: ServerHttp2Session | ClientHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  };
+  h2.on('session', track);
+  h2.on('stream', (stream, headers) => void proxyStream(stream, headers, options, upstreamFor).catch(() => stream.close(constants.NGHTTP2_INTERNAL_ERROR)));
+
+  const upstreams = new Map<string, ClientHttp2Session>();
+  const upstreamFor = (): ClientHttp2Session => {
+    const origin = options.target.origin;
+    const existing = upstreams.get(origin);
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const session = http2Connect(origin, options.target.protocol === 'https:' ? { ...options.tls, servername: options.target.hostname } : {});
+    session.on('error', () => {}); // each stream reports its own failure
+    session.once('close', () => upstreams.get(origin) === session && upstreams.delete(origin));
+    session.unref();
+    upstreams.set(origin, session);
+    track(session);
+    return session;
+  };
+
+  // node:http's own connection listener, called for everything that is not HTTP/2.
+  const http1 = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    let seen = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, PREFACE.length);
+      const h2Preface = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (h2Preface && seen.length < PREFACE.length) return; // a preface split across packets: wait for the rest
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(seen);
+      if (h2Preface) h2.emit('connection', socket);
+      else for (const listener of http1) listener.call(server, socket);
+      process.nextTick(() => socket.resume());
+    };
+    socket.on('data', onData);
+    socket.on('error', () => socket.destroy());
+  });
+
+  return {
+    close() {
+      for (const session of sessions) session.close();
+      setTimeout(() => {
+        for (const session of sessions) session.destroy();
+      }, 1000).unref();
+    },
+  };
+}
+
+const isGrpc = (headers: IncomingHttpHeaders) => String(headers['content-type'] ?? '').startsWith('application/grpc');
+
+async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: H2cOptions, upstreamFor: () => ClientHttp2Session): Promise<void> {
+  const started = performance.now();
+  const method = String(headers[':method'] ?? 'GET');
+  const localPath = String(headers[':path'] ?? '/');
+  const basePath = options.target.pathname.replace(/\/$/, '');
+  const path = basePath + (localPath.startsWith('/') ? localPath : `/${localPath}`);
+  const grpc = isGrpc(headers);
+  const report = (status: number, token: CacheResult | 'client' | 'none', upstreamMs: number | null, error?: string) =>
+    options.onExchange({ method, path: path.split('?')[0]!, status, upstreamMs, token, ...(error ? { error } : {}) });
+  // gRPC clients read failures from grpc-status, not the HTTP status: answer them in their terms.
+  const fail = (status: number, grpcStatus: number, code: string, message: string, fix: string) => {
+    if (stream.destroyed || stream.closed) return;
+    if (stream.headersSent) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    if (grpc) {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatus), 'grpc-message': encodeURIComponent(`${code}: ${message}`), 'x-idcall-proxy': 'error' }, { endStream: true });
+    } else {
+      stream.respond({ ':status': status, 'content-type': 'application/json', 'x-idcall-proxy': 'error' });
+      stream.end(JSON.stringify({ error: { code, message, fix, audience: options.audience } }));
+    }
+  };
+
+  const forwarded: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(endToEnd(headers))) if (!name.startsWith(':')) forwarded[name] = value;
+  // HTTP/2 admits TE only as "trailers", which gRPC requires.
+  if (String(headers.te ?? '').includes('trailers')) forwarded.te = 'trailers';
+  forwarded.via = appendVia(headers.via, '2');
+  let token: CacheResult | 'client';
+  try {
+    const got = options.cache.getCached(options.audience) ?? (await options.cache.get(options.audience));
+    token = placeToken(forwarded, options.tokenHeader, got.token) ? got.result : 'client';
+  } catch (err) {
+    const e = err instanceof IdcallError ? err : new IdcallError('TOKEN_ENDPOINT_ERROR', String(err));
+    stream.resume();
+    fail(502, 16 /* UNAUTHENTICATED */, e.code, e.message, e.fix);
+    return report(grpc ? 200 : 502, 'none', null, e.code);
+  }
+
+  const t0 = performance.now();
+  let upstream;
+  try {
+    upstream = upstreamFor().request({ ...forwarded, ':method': method, ':path': path, ':authority': options.target.host, ':scheme': options.target.protocol.slice(0, -1) } as OutgoingHttpHeaders);
+  } catch (err) {
+    const message = describeNetworkError(err);
+    fail(502, 14 /* UNAVAILABLE */, 'TARGET_UNREACHABLE', `${options.target.host}: ${message}`, `Check that ${options.target.host} is reachable from the proxy and speaks HTTP/2.`);
+    return report(502, token, null, message);
+  }
+  upstream.setTimeout(options.upstreamTimeoutMs, () => upstream.close(constants.NGHTTP2_CANCEL));
+  stream.pipe(upstream);
+  stream.on('close', () => upstream.destroyed || upstream.close(constants.NGHTTP2_CANCEL));
+
+  await new Promise<void>((resolve) => {
+    let status = 0;
+    let trailers: OutgoingHttpHeaders | undefined;
+    upstream.on('response', (responseHeaders) => {
+      status = Number(responseHeaders[':status']);
+      const out: OutgoingHttpHeaders = { ':status': status };
+      for (const [name, value] of Object.entries(endToEnd(responseHeaders))) if (!name.startsWith(':')) out[name] = value;
+      out.via = appendVia(responseHeaders.via as string | undefined, '2');
+      if (!stream.destroyed) stream.respond(out, { waitForTrailers: true });
+      stream.once('wantTrailers', () => (trailers ? stream.sendTrailers(trailers) : stream.close()));
+      upstream.pipe(stream);
+    });
+    upstream.on('trailers', (t) => {
+      trailers = {};
+      for (const [name, value] of Object.entries(t)) if (!name.startsWith(':')) trailers[name] = value as string;
+    });
+    upstream.on('end', () => {
+      report(status, token, Math.round((performance.now() - t0) * 100) / 100);
+      resolve();
+    });
+    upstream.on('error', (err) => {
+      const message = describeNetworkError(err);
+      fail(502, 14 /* UNAVAILABLE */, 'TARGET_UNREACHABLE', `${options.target.host}: ${message}`, `Check that ${options.target.host} is reachable from the proxy and speaks HTTP/2.`);
+      report(status || 502, token, Math.round((performance.now() - started) * 100) / 100, message);
+      resolve();
+    });
+  });
+}

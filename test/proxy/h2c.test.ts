@@ -1,0 +1,137 @@
+// gRPC through `idcall proxy`: HTTP/2 cleartext with prior knowledge on the proxy's port, HTTP/2 upstream (h2c or
+// TLS with ALPN), the token on every stream, trailers carried back, failures in grpc-status.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createSecureServer, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { generateSigningKey } from '../../src/emulator/keys.ts';
+import { issuedSecrets } from '../../src/emulator/index.ts';
+import { assertNoSecrets, closedPort, emulatorFixture } from '../helpers/cli.ts';
+import { allLogs, proxyFor } from '../helpers/proxy.ts';
+
+const fx = emulatorFixture();
+after(() => assertNoSecrets(allLogs.map((l) => JSON.stringify(l)), issuedSecrets()));
+const env = () => ({ HOME: fx.dir.path, GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_IAM_URL: fx.emu.urls.iam });
+const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
+
+/** A gRPC-shaped upstream: echoes the body and what it was sent, then trailers with grpc-status 0. */
+function grpcEcho(stream: ServerHttp2Stream, headers: IncomingHttpHeaders) {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('end', () => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'ok' }));
+    stream.end(JSON.stringify({ body: Buffer.concat(chunks).toString(), path: headers[':path'], authorization: headers.authorization ?? null, te: headers.te ?? null }));
+  });
+}
+
+async function listen(server: Http2Server | ReturnType<typeof createSecureServer>): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as { port: number }).port;
+}
+
+/** One gRPC-style call over h2c with prior knowledge, as a gRPC client makes it. */
+async function call(proxyUrl: string, path: string, body: string) {
+  const session = connect(proxyUrl);
+  try {
+    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    let headers: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    let text = '';
+    req.on('response', (h) => (headers = h));
+    req.on('trailers', (t) => (trailers = t));
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (text += c));
+    req.end(body);
+    await new Promise<void>((resolve, reject) => (req.on('end', resolve), req.on('error', reject)));
+    return { status: Number(headers[':status']), headers, trailers, body: text };
+  } finally {
+    session.close();
+  }
+}
+
+test('h2c: a gRPC call reaches an h2c upstream with the token, and its trailers come back', async () => {
+  const upstream = createServer();
+  upstream.on('stream', grpcEcho);
+  const port = await listen(upstream);
+  const target = new URL(`http://127.0.0.1:${port}/base`);
+  const { proxy, log } = await proxyFor(env(), { mode: 'reverse', target, audience: 'https://grpc.example' });
+  try {
+    const res = await call(proxy.url, '/pkg.Greeter/SayHello', 'ping');
+    assert.equal(res.status, 200);
+    assert.equal(res.trailers['grpc-status'], '0');
+    const echo = JSON.parse(res.body);
+    assert.equal(echo.body, 'ping');
+    assert.equal(echo.path, '/base/pkg.Greeter/SayHello');
+    assert.equal(echo.te, 'trailers');
+    assert.equal(claims(echo.authorization.replace(/^Bearer /, '')).aud, 'https://grpc.example');
+    assert.deepEqual(log.map((e) => [e.method, e.path, e.status]), [['POST', '/base/pkg.Greeter/SayHello', 200]]);
+  } finally {
+    await proxy.close();
+    upstream.close();
+  }
+});
+
+test('h2c: a 4 MB request streams through and HTTP/1.1 clients share the port', async () => {
+  const upstream = createServer();
+  upstream.on('stream', grpcEcho);
+  const port = await listen(upstream);
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(`http://127.0.0.1:${port}`) });
+  try {
+    const big = 'x'.repeat(4 << 20);
+    const res = await call(proxy.url, '/pkg.Files/Upload', big);
+    assert.equal(res.trailers['grpc-status'], '0');
+    assert.equal(JSON.parse(res.body).body.length, big.length);
+    // Same port, HTTP/1.1: still served (the health endpoint answers locally).
+    const health = await fetch(`${proxy.url}/__idcall/health`);
+    assert.equal(health.status, 200);
+  } finally {
+    await proxy.close();
+    upstream.close();
+  }
+});
+
+test('h2c: an https upstream is reached over HTTP/2 with TLS (ALPN), as Cloud Run serves gRPC', async () => {
+  const key = generateSigningKey('localhost');
+  const upstream = createSecureServer({ key: key.privateKeyPem, cert: key.certificatePem });
+  upstream.on('stream', grpcEcho);
+  const port = await listen(upstream);
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(`https://localhost:${port}`), connect: { ca: key.certificatePem } });
+  try {
+    const res = await call(proxy.url, '/pkg.Greeter/SayHello', 'over tls');
+    assert.equal(res.status, 200);
+    assert.equal(res.trailers['grpc-status'], '0');
+    assert.equal(JSON.parse(res.body).body, 'over tls');
+  } finally {
+    await proxy.close();
+    upstream.close();
+  }
+});
+
+test('h2c: no token → grpc-status 16 (UNAUTHENTICATED) with the cause code; nothing sent upstream', async () => {
+  const upstream = createServer();
+  let reached = 0;
+  upstream.on('stream', (s, h) => (reached++, grpcEcho(s, h)));
+  const port = await listen(upstream);
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(`http://127.0.0.1:${port}`) }, { 'token-url': `http://127.0.0.1:${await closedPort()}/token` });
+  try {
+    const res = await call(proxy.url, '/pkg.Greeter/SayHello', 'ping');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['grpc-status'], '16');
+    assert.match(decodeURIComponent(String(res.headers['grpc-message'])), /^TOKEN_ENDPOINT_ERROR: /);
+    assert.equal(reached, 0);
+  } finally {
+    await proxy.close();
+    upstream.close();
+  }
+});
+
+test('h2c: an upstream that is down → grpc-status 14 (UNAVAILABLE)', async () => {
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(`http://127.0.0.1:${await closedPort()}`) });
+  try {
+    const res = await call(proxy.url, '/pkg.Greeter/SayHello', 'ping');
+    assert.equal(res.headers['grpc-status'], '14');
+    assert.match(decodeURIComponent(String(res.headers['grpc-message'])), /^TARGET_UNREACHABLE: .*connection refused/);
+  } finally {
+    await proxy.close();
+  }
+});
