@@ -22,6 +22,7 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .option('upstream-timeout', { type: 'string', describe: 'Upstream limit for response headers and idle body (default 60s)' })
     .option('shutdown-timeout', { type: 'string', describe: 'How long SIGTERM waits for in-flight requests (default 10s)' })
     .example('$0 proxy --target https://hello-abc123-uc.a.run.app', 'Local port 8080 forwards to a private service')
+    .example('$0 proxy --target https://grpc-abc123-uc.a.run.app & grpcurl -plaintext 127.0.0.1:8080 list', 'gRPC: the same port speaks HTTP/2 cleartext')
     .example("HTTP_PROXY=http://127.0.0.1:8000 … & $0 proxy --forward --allow-host '*.run.app'", 'Sidecar for unchanged clients');
 }
 
