@@ -1,4 +1,5 @@
-// Bundle the CLI into dist/bundle/ for start-up time; undici stays external (loaded only by `call` and `proxy`).
+// Bundle the CLI into dist/bundle/ for start-up time: yargs, cli-table3, google-auth-library and undici each
+// become a chunk loaded only by the commands that need it.
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -24,9 +25,8 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node22',
-  external: ['undici'],
   plugins: [lazyTextWidth],
-  // yargs, cli-table3 and google-auth-library are CommonJS: give the bundle a require().
+  // yargs, cli-table3, google-auth-library and undici are CommonJS in places: give the bundle a require().
   banner: { js: "import { createRequire as __idcallRequire } from 'node:module'; const require = __idcallRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -38,7 +38,7 @@ const KEY_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'con
 
 export async function callTarget(options: CallOptions): Promise<CallResult> {
   // A dynamic import, so that on an unsupported Node a load failure is a catchable rejection (importForModernNode).
-  const { Agent, ProxyAgent, buildConnector, request } = await importForModernNode(() => import('undici'), 'Calling a target');
+  const { Agent, ProxyAgent, buildConnector, request } = await importForModernNode(() => import('./undici.ts'), 'Calling a target');
   const started = options.monotonic();
   let connectMs: number | undefined;
   const connector = buildConnector({ timeout: options.timeoutMs, ...options.connect });

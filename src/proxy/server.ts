@@ -69,7 +69,7 @@ interface Route {
 }
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const { Agent, ProxyAgent } = await importForModernNode(() => import('undici'), 'idcall proxy');
+  const { Agent, ProxyAgent } = await importForModernNode(() => import('../core/undici.ts'), 'idcall proxy');
   const metrics = new ProxyMetrics();
   const timeout = options.upstreamTimeoutMs ?? 60_000;
   const pool = { keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connections: 128, pipelining: 1 };
