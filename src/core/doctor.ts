@@ -276,7 +276,7 @@ function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { or
   const proxy = proxyFor(new URL(GOOGLE_TOKEN_URL), env);
   const anyProxy = env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy;
   if (anyProxy) {
-    const via = proxy ? `idcall reaches Google through ${displayProxy(proxy)}` : 'NO_PROXY exempts Google\'s endpoints, so idcall reaches them directly';
+    const via = proxy ? `idcall sends requests for Google's endpoints (e.g. oauth2.googleapis.com) through ${displayProxy(proxy)}` : 'NO_PROXY exempts Google\'s endpoints, so idcall reaches them directly';
     // Google's libraries (gaxios) send every URL to the proxy, http ones included, unless NO_PROXY says otherwise.
     const metadataProxied = ['http://169.254.169.254/', 'http://metadata.google.internal/'].some((url) => !exemptFromProxy(new URL(url), env));
     out.push(
