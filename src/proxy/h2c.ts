@@ -65,13 +65,19 @@ export function acceptH2c(server: Server, options: H2cOptions): H2c {
   // node:http's own connection listener, called for everything that is not HTTP/2.
   const http1 = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
+  // Connections that have not sent a byte yet belong to neither server: bound their wait, and end them on close.
+  const undecided = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     let seen = Buffer.alloc(0);
+    undecided.add(socket);
+    socket.setTimeout(server.headersTimeout || 60_000, () => socket.destroy());
     const onData = (chunk: Buffer) => {
       seen = Buffer.concat([seen, chunk]);
       const n = Math.min(seen.length, PREFACE.length);
       const h2Preface = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (h2Preface && seen.length < PREFACE.length) return; // a preface split across packets: wait for the rest
+      undecided.delete(socket);
+      socket.setTimeout(0);
       socket.off('data', onData);
       socket.pause();
       socket.unshift(seen);
@@ -80,11 +86,13 @@ export function acceptH2c(server: Server, options: H2cOptions): H2c {
       process.nextTick(() => socket.resume());
     };
     socket.on('data', onData);
+    socket.once('close', () => undecided.delete(socket));
     socket.on('error', () => socket.destroy());
   });
 
   return {
     close() {
+      for (const socket of undecided) socket.destroy();
       for (const session of sessions) session.close();
       setTimeout(() => {
         for (const session of sessions) session.destroy();

@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createSecureServer, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { createConnection } from 'node:net';
 import { generateSigningKey } from '../../src/emulator/keys.ts';
 import { issuedSecrets } from '../../src/emulator/index.ts';
 import { assertNoSecrets, closedPort, emulatorFixture } from '../helpers/cli.ts';
@@ -134,4 +135,15 @@ test('h2c: an upstream that is down → grpc-status 14 (UNAVAILABLE)', async () 
   } finally {
     await proxy.close();
   }
+});
+
+test('a client that connects and never sends a byte does not hold shutdown open', async () => {
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!) });
+  const socket = createConnection(Number(new URL(proxy.url).port), '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  const closed = new Promise((r) => socket.once('close', r));
+  const started = performance.now();
+  await proxy.close();
+  await closed;
+  assert.ok(performance.now() - started < 2000);
 });
