@@ -17,12 +17,13 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .option('allow-host', { type: 'string', array: true, describe: "Forward mode: hosts that get a token (default '*.run.app' '*.cloudfunctions.net')" })
     .option('strict', { type: 'boolean', describe: 'Forward mode: refuse hosts that are not allowed instead of passing them through' })
     .option('upgrade-http', { type: 'boolean', default: true, describe: 'Forward mode: send plain-http requests for allowed hosts upstream over https (--no-upgrade-http keeps http)' })
+    .option('h2c', { type: 'boolean', describe: 'Reverse mode: also accept HTTP/2 cleartext (gRPC) on the same port, sent upstream over HTTP/2' })
     .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, describe: 'Header that carries the token (default Authorization; a client\'s own Authorization is always kept)' })
     .option('log-format', { choices: ['text', 'json', 'none'] as const, describe: 'Access log on stderr (default text)' })
     .option('upstream-timeout', { type: 'string', describe: 'Upstream limit for response headers and idle body (default 60s)' })
     .option('shutdown-timeout', { type: 'string', describe: 'How long SIGTERM waits for in-flight requests (default 10s)' })
     .example('$0 proxy --target https://hello-abc123-uc.a.run.app', 'Local port 8080 forwards to a private service')
-    .example('$0 proxy --target https://grpc-abc123-uc.a.run.app & grpcurl -plaintext 127.0.0.1:8080 list', 'gRPC: the same port speaks HTTP/2 cleartext')
+    .example('$0 proxy --target https://grpc-abc123-uc.a.run.app --h2c & grpcurl -plaintext 127.0.0.1:8080 list', 'gRPC to a private service')
     .example("HTTP_PROXY=http://127.0.0.1:8000 … & $0 proxy --forward --allow-host '*.run.app'", 'Sidecar for unchanged clients');
 }
 
@@ -31,6 +32,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const targetRaw = argv.target as string | undefined;
   if (forward === (targetRaw !== undefined)) throw usageError('Choose one mode: --target URL (reverse) or --forward (HTTP_PROXY sidecar).', 'idcall proxy --target https://svc-abc.a.run.app, or idcall proxy --forward');
   if (forward && argv.audience !== undefined) throw usageError('--audience goes with --target: in forward mode each host is its own audience.', 'Drop --audience, or use --target.');
+  if (forward && argv.h2c) throw usageError('--h2c goes with --target: gRPC clients reach a forward proxy with CONNECT, which cannot carry a token.', 'Run a reverse proxy per gRPC service: idcall proxy --target URL --h2c');
   const target = targetRaw !== undefined ? parseTargetUrl(targetRaw).url : undefined;
   const { host, port } = parseListen(setting(argv, 'listen') ?? (forward ? '127.0.0.1:8000' : '127.0.0.1:8080'));
   const format = (argv['log-format'] as string | undefined) ?? 'text';
@@ -58,6 +60,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
     upstreamTimeoutMs: parseDuration(argv['upstream-timeout'] as string | undefined, 60_000, 'upstream-timeout'),
     shutdownTimeoutMs: parseDuration(argv['shutdown-timeout'] as string | undefined, 10_000, 'shutdown-timeout'),
     upstreamProxy: (origin) => upstreamProxy(origin, io.env, listeningPort),
+    h2c: Boolean(argv.h2c),
     ...(format === 'none' ? {} : { onLog: (e: AccessLogEntry) => io.stderr.write(redact(format === 'json' ? JSON.stringify(e) : textLine(e)) + '\n') }),
   });
 
@@ -70,7 +73,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
     await cache.get(aud).then(
       () => {
         const via = upstreamProxy(target, io.env, listeningPort);
-        err(`idcall proxy: listening on ${proxy.url} → ${target.origin}${via ? ` through the proxy ${displayProxy(via)}` : ''} (audience ${aud}) as ${minter.source.principal ?? identity}`);
+        err(`idcall proxy: listening on ${proxy.url}${argv.h2c ? ' (HTTP/1.1 and h2c)' : ''} → ${target.origin}${via ? ` through the proxy ${displayProxy(via)}` : ''} (audience ${aud}) as ${minter.source.principal ?? identity}`);
       },
       (e: Error & { code?: string; fix?: string }) => err(`idcall proxy: listening on ${proxy.url} → ${target.origin}, but no token could be minted yet [${e.code}]: ${e.message}${e.fix ? `\n  Fix: ${e.fix}` : ''}`),
     );

@@ -47,6 +47,8 @@ export interface ProxyOptions {
   shutdownTimeoutMs?: number;
   /** TLS options for upstream connections (tests use a private CA). */
   connect?: AgentType.Options['connect'];
+  /** Reverse mode: also accept HTTP/2 cleartext with prior knowledge (gRPC) on the same port. */
+  h2c?: boolean;
   /** The HTTP proxy (HTTPS_PROXY/HTTP_PROXY) a request to this upstream goes through, if any. */
   upstreamProxy?: (origin: URL) => string | undefined;
 }
@@ -219,7 +221,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     inflight.add(done);
   });
   server.keepAliveTimeout = 65_000;
-  const h2c = options.mode === 'reverse'
+  const h2c = options.h2c && options.mode === 'reverse'
     ? acceptH2c(server, {
         target: options.target!,
         audience: options.audience ?? options.target!.origin,

@@ -1,6 +1,8 @@
 // Start idcall's proxy against an emulator, the way `idcall proxy` does. It bypasses yargs, so the one IDCALL_*
 // setting the tests use (the IAM URL) is passed as the flag it would have become.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { run } from '../../src/cli/main.ts';
 import { cachedMinter, createMinter } from '../../src/core/minter.ts';
 import { defaultContext } from '../../src/core/context.ts';
 import { sourceOptions } from '../../src/cli/options.ts';
@@ -44,4 +46,23 @@ export async function upstream(handler: (req: IncomingMessage, res: ServerRespon
         server.close(() => r());
       }),
   };
+}
+
+/** Run `idcall proxy …` in-process until the test is done with it; resolves with its URL and what it printed. */
+export async function sidecar(args: string[], env: Record<string, string | undefined>) {
+  const stderr = new PassThrough();
+  let printed = '';
+  stderr.on('data', (c) => (printed += c));
+  let stop!: () => void;
+  const until = new Promise<void>((r) => (stop = r));
+  const exit = run(['proxy', ...args], { stdout: new PassThrough(), stderr, stdin: new PassThrough(), env }, { until });
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)[^\n]*\(audience/.exec(printed);
+      if (m) resolve(m[1]!);
+    };
+    stderr.on('data', check);
+    void exit.then((code) => reject(new Error(`exited ${code}: ${printed}`)));
+  });
+  return { url, printed: () => printed, stop: async () => (stop(), exit) };
 }

@@ -7,7 +7,7 @@ import { createConnection } from 'node:net';
 import { generateSigningKey } from '../../src/emulator/keys.ts';
 import { issuedSecrets } from '../../src/emulator/index.ts';
 import { assertNoSecrets, closedPort, emulatorFixture } from '../helpers/cli.ts';
-import { allLogs, proxyFor } from '../helpers/proxy.ts';
+import { allLogs, proxyFor, sidecar } from '../helpers/proxy.ts';
 
 const fx = emulatorFixture();
 after(() => assertNoSecrets(allLogs.map((l) => JSON.stringify(l)), issuedSecrets()));
@@ -33,6 +33,7 @@ async function listen(server: Http2Server | ReturnType<typeof createSecureServer
 /** One gRPC-style call over h2c with prior knowledge, as a gRPC client makes it. */
 async function call(proxyUrl: string, path: string, body: string) {
   const session = connect(proxyUrl);
+  session.on('error', () => {}); // the request reports its own failure
   try {
     const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
     let headers: IncomingHttpHeaders = {};
@@ -55,7 +56,7 @@ test('h2c: a gRPC call reaches an h2c upstream with the token, and its trailers 
   upstream.on('stream', grpcEcho);
   const port = await listen(upstream);
   const target = new URL(`http://127.0.0.1:${port}/base`);
-  const { proxy, log } = await proxyFor(env(), { mode: 'reverse', target, audience: 'https://grpc.example' });
+  const { proxy, log } = await proxyFor(env(), { mode: 'reverse', h2c: true, target, audience: 'https://grpc.example' });
   try {
     const res = await call(proxy.url, '/pkg.Greeter/SayHello', 'ping');
     assert.equal(res.status, 200);
@@ -76,7 +77,7 @@ test('h2c: a 4 MB request streams through and HTTP/1.1 clients share the port', 
   const upstream = createServer();
   upstream.on('stream', grpcEcho);
   const port = await listen(upstream);
-  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(`http://127.0.0.1:${port}`) });
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: new URL(`http://127.0.0.1:${port}`) });
   try {
     const big = 'x'.repeat(4 << 20);
     const res = await call(proxy.url, '/pkg.Files/Upload', big);
@@ -96,7 +97,7 @@ test('h2c: an https upstream is reached over HTTP/2 with TLS (ALPN), as Cloud Ru
   const upstream = createSecureServer({ key: key.privateKeyPem, cert: key.certificatePem });
   upstream.on('stream', grpcEcho);
   const port = await listen(upstream);
-  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(`https://localhost:${port}`), connect: { ca: key.certificatePem } });
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: new URL(`https://localhost:${port}`), connect: { ca: key.certificatePem } });
   try {
     const res = await call(proxy.url, '/pkg.Greeter/SayHello', 'over tls');
     assert.equal(res.status, 200);
@@ -113,7 +114,7 @@ test('h2c: no token → grpc-status 16 (UNAUTHENTICATED) with the cause code; no
   let reached = 0;
   upstream.on('stream', (s, h) => (reached++, grpcEcho(s, h)));
   const port = await listen(upstream);
-  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(`http://127.0.0.1:${port}`) }, { 'token-url': `http://127.0.0.1:${await closedPort()}/token` });
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: new URL(`http://127.0.0.1:${port}`) }, { 'token-url': `http://127.0.0.1:${await closedPort()}/token` });
   try {
     const res = await call(proxy.url, '/pkg.Greeter/SayHello', 'ping');
     assert.equal(res.status, 200);
@@ -127,7 +128,7 @@ test('h2c: no token → grpc-status 16 (UNAUTHENTICATED) with the cause code; no
 });
 
 test('h2c: an upstream that is down → grpc-status 14 (UNAVAILABLE)', async () => {
-  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(`http://127.0.0.1:${await closedPort()}`) });
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: new URL(`http://127.0.0.1:${await closedPort()}`) });
   try {
     const res = await call(proxy.url, '/pkg.Greeter/SayHello', 'ping');
     assert.equal(res.headers['grpc-status'], '14');
@@ -138,7 +139,7 @@ test('h2c: an upstream that is down → grpc-status 14 (UNAVAILABLE)', async () 
 });
 
 test('a client that connects and never sends a byte does not hold shutdown open', async () => {
-  const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!) });
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: new URL(fx.emu.urls.services.hello!) });
   const socket = createConnection(Number(new URL(proxy.url).port), '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
   const closed = new Promise((r) => socket.once('close', r));
@@ -146,4 +147,26 @@ test('a client that connects and never sends a byte does not hold shutdown open'
   await proxy.close();
   await closed;
   assert.ok(performance.now() - started < 2000);
+});
+
+test('idcall proxy --h2c: the start line says so and a gRPC call goes through; without it, HTTP/2 is not spoken', async () => {
+  const upstream = createServer();
+  upstream.on('stream', grpcEcho);
+  const port = await listen(upstream);
+  const base = { HOME: fx.dir.path, GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: fx.emu.urls.jwks };
+  const withH2c = await sidecar(['--target', `http://127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--h2c'], base);
+  try {
+    assert.match(withH2c.printed(), /\(HTTP\/1\.1 and h2c\) →/);
+    const res = await call(withH2c.url, '/pkg.Greeter/SayHello', 'ping');
+    assert.equal(res.trailers['grpc-status'], '0');
+  } finally {
+    assert.equal(await withH2c.stop(), 0);
+  }
+  const without = await sidecar(['--target', `http://127.0.0.1:${port}`, '--listen', '127.0.0.1:0'], base);
+  try {
+    await assert.rejects(call(without.url, '/pkg.Greeter/SayHello', 'ping'));
+  } finally {
+    await without.stop();
+    upstream.close();
+  }
 });

@@ -2,36 +2,16 @@
 // line says so, and a proxy variable naming the sidecar itself is ignored rather than looping.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { request } from 'undici';
-import { run } from '../../src/cli/main.ts';
 import { closedPort, emulatorFixture } from '../helpers/cli.ts';
 import { forwardProxy, type ForwardProxy } from '../helpers/forward-proxy.ts';
+import { sidecar } from '../helpers/proxy.ts';
 
 let corporate: ForwardProxy;
 const fx = emulatorFixture(undefined, async (fx) => {
   corporate = await forwardProxy(() => ({ 'svc.test': fx.emu.urls.services.hello! }));
 });
 after(() => corporate.close());
-
-/** Run `idcall proxy …` in-process until the test is done with it; resolves with its URL and what it printed. */
-async function sidecar(args: string[], env: Record<string, string | undefined>) {
-  const stderr = new PassThrough();
-  let printed = '';
-  stderr.on('data', (c) => (printed += c));
-  let stop!: () => void;
-  const until = new Promise<void>((r) => (stop = r));
-  const exit = run(['proxy', ...args], { stdout: new PassThrough(), stderr, stdin: new PassThrough(), env }, { until });
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)[^\n]*\(audience/.exec(printed);
-      if (m) resolve(m[1]!);
-    };
-    stderr.on('data', check);
-    void exit.then((code) => reject(new Error(`exited ${code}: ${printed}`)));
-  });
-  return { url, printed: () => printed, stop: async () => (stop(), exit) };
-}
 
 const env = (extra: Record<string, string>) => ({
   HOME: fx.dir.path,
