@@ -38,7 +38,10 @@ export class StepFailure extends Error {
 }
 
 export function step(id: StepId, status: Step['status'], durationMs: number, summary: string, details: string[] = [], exchanges: Exchange[] = []): Step {
-  return { id, status, durationMs, summary, details, requests: toRequestRecords(exchanges) };
+  // Behind a corporate proxy, say so where a person reads: the JSON has it per request.
+  const proxies = [...new Set(exchanges.flatMap((e) => (e.proxy ? [e.proxy] : [])))];
+  const via = proxies.map((p) => `through the proxy ${p} (HTTPS_PROXY/HTTP_PROXY)`);
+  return { id, status, durationMs, summary, details: [...details, ...via], requests: toRequestRecords(exchanges) };
 }
 
 export const skipped = (id: StepId): Step => step(id, 'skipped', 0, 'not run: an earlier step failed');

@@ -28,6 +28,8 @@ test('HTTP_PROXY: the token request and the certificate fetch go through it, and
   assert.deepEqual(proxy.seen, ['POST http://google.test/token', 'GET http://google.test/oauth2/v3/certs']);
   const requests = report.steps.flatMap((s: { requests: { proxy?: string }[] }) => s.requests);
   assert.ok(requests.length === 2 && requests.every((r: { proxy?: string }) => r.proxy === proxy.url));
+  const mint = report.steps.find((s: { id: string }) => s.id === 'mint');
+  assert.ok(mint.details.includes(`through the proxy ${proxy.url} (HTTPS_PROXY/HTTP_PROXY)`), mint.details.join('\n'));
 });
 
 test('NO_PROXY exempts a host: idcall connects directly (and here finds no such host)', async () => {
