@@ -92,7 +92,8 @@ function exchange(transport: typeof Http | typeof import('node:https'), target: 
   return new Promise<HttpResponse>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const body = init.body === undefined ? undefined : typeof init.body === 'string' ? Buffer.from(init.body) : init.body;
-    const headers: Record<string, string | number> = { ...init.headers };
+    // Named, as the call to the target is: Google's audit logs show it as the caller-supplied user agent.
+    const headers: Record<string, string | number> = { 'user-agent': 'idcall', ...init.headers };
     if (body) headers['content-length'] = body.byteLength;
     const request = transport.request(target, { method: init.method ?? 'GET', headers, ...(agent ? { agent } : {}) });
     const fail = (err: unknown) => {

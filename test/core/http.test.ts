@@ -14,11 +14,11 @@ async function serve(handler: RequestListener): Promise<{ url: string; close(): 
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) };
 }
 
-test('http: the body, status and headers (case-insensitive, repeated ones joined) of one exchange', async () => {
+test('http: the body, status and headers (case-insensitive, repeated ones joined) of one exchange, sent as idcall', async () => {
   const server = await serve((req, res) => {
     res.setHeader('Set-Cookie', ['a=1', 'b=2']);
     res.setHeader('Metadata-Flavor', 'Google');
-    res.writeHead(201).end(JSON.stringify({ method: req.method, body: req.headers['content-length'] }));
+    res.writeHead(201).end(JSON.stringify({ method: req.method, body: req.headers['content-length'], agent: req.headers['user-agent'] }));
   });
   try {
     const res = await nodeHttp(server.url, { method: 'POST', body: 'grant=x' });
@@ -27,7 +27,7 @@ test('http: the body, status and headers (case-insensitive, repeated ones joined
     assert.equal(res.headers.get('metadata-flavor'), 'Google');
     assert.equal(res.headers.get('SET-COOKIE'), 'a=1, b=2');
     assert.equal(res.headers.get('x-absent'), null);
-    assert.deepEqual(res.json(), { method: 'POST', body: '7' });
+    assert.deepEqual(res.json(), { method: 'POST', body: '7', agent: 'idcall' });
   } finally {
     await server.close();
   }
