@@ -106,7 +106,8 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     });
   let output = '';
   const argv = await parser.parseAsync(args, {}, (_err: unknown, _argv: unknown, out: string) => {
-    output = out;
+    // yargs calls back once per (nested) parse; completing a command's options answers in one of them.
+    if (out) output = out;
   });
   if (failure) throw failure;
   if (output) {

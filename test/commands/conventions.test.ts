@@ -56,6 +56,11 @@ test('slow steps show progress on a terminal\'s stderr, never with --json', asyn
 
 test('completion, --version, and examples in every command\'s --help', async () => {
   assert.match((await idcall(['completion'], {})).stdout, /idcall --get-yargs-completions/);
+  // What the completion script asks: commands, then a command's own options.
+  assert.match((await idcall(['--get-yargs-completions', 'to'], {})).stdout, /^token$/m);
+  const options = await idcall(['--get-yargs-completions', 'token', '--au'], {});
+  assert.equal(options.code, 0, options.stderr);
+  assert.match(options.stdout, /^--audience$/m);
   assert.match((await idcall(['--version'], {})).stdout, /^\d+\.\d+\.\d+\n$/);
   for (const command of ['call', 'token', 'inspect', 'doctor', 'proxy', 'emulator']) {
     const help = await idcall([command, '--help'], {});
