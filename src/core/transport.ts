@@ -151,6 +151,9 @@ export function describeNetworkError(err: unknown, timeoutMs?: number): string {
   if (e?.name === 'TimeoutError' || e?.cause?.code === 'UND_ERR_CONNECT_TIMEOUT' || e?.code === 'ETIMEDOUT') return `timed out${timeoutMs ? ` after ${timeoutMs} ms` : ''}`;
   if (e?.name === 'AbortError') return 'aborted: the overall time limit was reached';
   const code = e?.cause?.code ?? e?.code;
+  // Node's message names the proxy without its credentials and ends with the proxy's status line.
+  if (code === 'ERR_PROXY_TUNNEL') return `the proxy refused the tunnel (${/: ([^:]+)$/.exec(e?.message ?? '')?.[1] ?? 'no reason given'})`;
+  if (code === 'ERR_PROXY_UNSUPPORTED') return e?.message ?? code;
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host name not found (DNS)';

@@ -2,6 +2,7 @@
 // exempts them, and the report says which requests did. The proxy here maps made-up host names to the emulator,
 // so the requests must have gone through it to succeed.
 import { test, after } from 'node:test';
+import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
 import { cleanEnv, emulatorFixture, idcall, json } from '../helpers/cli.ts';
 import { forwardProxy, type ForwardProxy } from '../helpers/forward-proxy.ts';
@@ -59,4 +60,20 @@ test('call: the target goes through the proxy too, and the call step says so', a
   assert.ok(proxy.seen.includes('GET http://svc.test/'), proxy.seen.join(', '));
   const call = report.steps.find((s: { id: string }) => s.id === 'call');
   assert.ok(call.details.some((d: string) => d.includes(`through the proxy ${proxy.url}`)), call.details.join('\n'));
+});
+
+test('a proxy that refuses the tunnel (407): said in its words, and its credentials are not repeated', async () => {
+  const refusing = createServer((s) => s.once('data', () => s.end('HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n')));
+  await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+  try {
+    const port = (refusing.address() as { port: number }).port;
+    const result = await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ IDCALL_TOKEN_URL: 'https://google.test/token', HTTPS_PROXY: `http://ops:pr0xy-pa55@127.0.0.1:${port}` }));
+    const report = json(result);
+    assert.equal(result.code, 3);
+    assert.equal(report.verdict.code, 'TOKEN_ENDPOINT_ERROR');
+    assert.match(report.verdict.summary, /through the proxy http:\/\/127\.0\.0\.1:\d+\): the proxy refused the tunnel \(HTTP\/1\.1 407 Proxy Authentication Required\)/);
+    assert.ok(!(result.stdout + result.stderr).includes('pr0xy-pa55'), 'the proxy password is never printed');
+  } finally {
+    refusing.close();
+  }
 });
