@@ -149,35 +149,50 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     fail(502, 14 /* UNAVAILABLE */, 'TARGET_UNREACHABLE', `${options.target.host}: ${message}`, `Check that ${options.target.host} is reachable from the proxy and speaks HTTP/2.`);
     return report(502, token, null, message);
   }
-  upstream.setTimeout(options.upstreamTimeoutMs, () => upstream.close(constants.NGHTTP2_CANCEL));
+  let timedOut = false;
+  upstream.setTimeout(options.upstreamTimeoutMs, () => {
+    timedOut = true;
+    upstream.close(constants.NGHTTP2_CANCEL);
+  });
   stream.pipe(upstream);
   stream.on('close', () => upstream.destroyed || upstream.close(constants.NGHTTP2_CANCEL));
 
   await new Promise<void>((resolve) => {
     let status = 0;
-    let trailers: OutgoingHttpHeaders | undefined;
-    upstream.on('response', (responseHeaders) => {
+    let trailers: OutgoingHttpHeaders = {};
+    let settled = false;
+    const settle = (error?: string) => {
+      if (settled) return;
+      settled = true;
+      report(status || (error ? 502 : 0), token, Math.round((performance.now() - (error ? started : t0)) * 100) / 100, error);
+      resolve();
+    };
+    upstream.on('response', (responseHeaders, flags) => {
       status = Number(responseHeaders[':status']);
       const out: OutgoingHttpHeaders = { ':status': status };
       for (const [name, value] of Object.entries(endToEnd(responseHeaders))) if (!name.startsWith(':')) out[name] = value;
       out.via = appendVia(responseHeaders.via as string | undefined, '2');
-      if (!stream.destroyed) stream.respond(out, { waitForTrailers: true });
-      stream.once('wantTrailers', () => (trailers ? stream.sendTrailers(trailers) : stream.close()));
+      if (stream.destroyed) return;
+      // A gRPC error is often "trailers-only": one HEADERS frame that ends the stream. Keep it one.
+      if (flags & constants.NGHTTP2_FLAG_END_STREAM) return void stream.respond(out, { endStream: true });
+      stream.respond(out, { waitForTrailers: true });
+      // Trailers are sent whether or not the upstream had any: an empty HEADERS frame still ends the stream.
+      stream.once('wantTrailers', () => stream.sendTrailers(trailers));
       upstream.pipe(stream);
     });
     upstream.on('trailers', (t) => {
-      trailers = {};
       for (const [name, value] of Object.entries(t)) if (!name.startsWith(':')) trailers[name] = value as string;
     });
-    upstream.on('end', () => {
-      report(status, token, Math.round((performance.now() - t0) * 100) / 100);
-      resolve();
-    });
-    upstream.on('error', (err) => {
-      const message = describeNetworkError(err);
-      fail(502, 14 /* UNAVAILABLE */, 'TARGET_UNREACHABLE', `${options.target.host}: ${message}`, `Check that ${options.target.host} is reachable from the proxy and speaks HTTP/2.`);
-      report(status || 502, token, Math.round((performance.now() - started) * 100) / 100, message);
-      resolve();
-    });
+    upstream.on('end', () => settle());
+    const failed = (message: string) => {
+      if (timedOut) {
+        fail(504, 4 /* DEADLINE_EXCEEDED */, 'TIMEOUT', `${options.target.host} did not answer within ${options.upstreamTimeoutMs} ms`, 'Raise --upstream-timeout if the service is slow to start, or check that it is healthy.');
+      } else {
+        fail(502, 14 /* UNAVAILABLE */, 'TARGET_UNREACHABLE', `${options.target.host}: ${message}`, `Check that ${options.target.host} is reachable from the proxy and speaks HTTP/2.`);
+      }
+      settle(timedOut ? 'timed out' : message);
+    };
+    upstream.on('error', (err) => failed(describeNetworkError(err)));
+    upstream.on('close', () => settled || failed('the stream closed before the response ended'));
   });
 }

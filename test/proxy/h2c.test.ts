@@ -170,3 +170,29 @@ test('idcall proxy --h2c: the start line says so and a gRPC call goes through; w
     upstream.close();
   }
 });
+
+test('h2c: a response without trailers ends, a trailers-only gRPC error stays trailers-only, a silent upstream gives grpc-status 4', async () => {
+  const upstream = createServer();
+  upstream.on('stream', (s, h) => {
+    if (h[':path'] === '/pkg.Svc/Missing') return s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'not found' }, { endStream: true });
+    if (h[':path'] === '/pkg.Svc/Slow') return; // never answers
+    s.respond({ ':status': 200, 'content-type': 'text/plain' });
+    s.end('plain body');
+  });
+  const port = await listen(upstream);
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: new URL(`http://127.0.0.1:${port}`), upstreamTimeoutMs: 300 });
+  try {
+    const plain = await call(proxy.url, '/page', '');
+    assert.equal(plain.status, 200);
+    assert.equal(plain.body, 'plain body');
+    const missing = await call(proxy.url, '/pkg.Svc/Missing', '');
+    assert.equal(missing.headers['grpc-status'], '5');
+    assert.equal(missing.headers['grpc-message'], 'not found');
+    const slow = await call(proxy.url, '/pkg.Svc/Slow', '');
+    assert.equal(slow.headers['grpc-status'], '4');
+    assert.match(decodeURIComponent(String(slow.headers['grpc-message'])), /^TIMEOUT: .*did not answer within 300 ms/);
+  } finally {
+    await proxy.close();
+    upstream.close();
+  }
+});
