@@ -114,7 +114,7 @@ export async function runLoadRaw(ctx: Context, discovery: Discovery | null, opti
     throw new StepFailure(step('load', 'fail', Math.round(ctx.monotonic() - t0), error.message), error);
   }
   const source: Source = { type: credential.type, origin: winner.origin, path: winner.path, principal: credential.principal };
-  const details = [...credential.details, ...credential.warnings.map((w) => `⚠ ${w}`)];
+  const details = [...credential.details, ...credential.warnings.map((w) => `[warn] ${w}`)];
   const summary = `${credential.type}${credential.principal ? ` ${credential.principal}` : ''}`;
   return { step: step('load', credential.warnings.length ? 'warn' : 'ok', Math.round(ctx.monotonic() - t0), summary, details), resolved: { discovery, credential, source, shadowed } };
 }
@@ -174,7 +174,7 @@ export async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudienc
   const claimLine = ['iss', 'aud', 'azp', 'email', 'sub', 'exp', 'iat']
     .filter((k) => verify.claims[k] !== undefined)
     .map((k) => `${k}=${k === 'exp' || k === 'iat' ? new Date(Number(verify.claims[k]) * 1000).toISOString() : String(verify.claims[k])}`);
-  const details = [...verify.findings.map((f) => `${f.status === 'ok' ? '✔' : f.status === 'warn' ? '⚠' : '✖'} ${f.text}`), ...(claimLine.length ? [`claims: ${claimLine.join(' ')}`] : [])];
+  const details = [...verify.findings.map((f) => `[${f.status}] ${f.text}`), ...(claimLine.length ? [`claims: ${claimLine.join(' ')}`] : [])];
   return { step: step('verify', verify.status, Math.round(ctx.monotonic() - t0), verify.summary, details, verify.exchanges), verify };
 }
 

@@ -2,12 +2,12 @@
 import Table from 'cli-table3';
 import type { DoctorReport } from '../core/doctor.ts';
 import { redact } from './redact.ts';
-import { paint, statusMark, type Style } from './style.ts';
+import { markDetail, paint, statusMark, type Style } from './style.ts';
 import { renderVerdict } from './table.ts';
 
 export function renderDoctor(report: DoctorReport, style: Style): string {
   const rowText = (c: DoctorReport['checks'][number]) =>
-    [c.summary, ...c.details.map((d) => paint(style, 'dim', d)), ...(c.fix ? [`${paint(style, 'bold', 'Fix:')} ${c.fix}`] : [])].join('\n');
+    [c.summary, ...c.details.map((d) => paint(style, 'dim', markDetail(style, d))), ...(c.fix ? [`${paint(style, 'bold', 'Fix:')} ${c.fix}`] : [])].join('\n');
   let body: string;
   if (!style.symbols) {
     body = report.checks

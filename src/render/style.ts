@@ -24,3 +24,10 @@ export function statusMark(style: Style, status: 'ok' | 'warn' | 'fail' | 'skipp
   const mark = { ok: '✔', warn: '⚠', fail: '✖', skipped: '·' }[status];
   return paint(style, status === 'ok' ? 'green' : status === 'warn' ? 'yellow' : status === 'fail' ? 'red' : 'dim', mark);
 }
+
+/** A detail line the core marked `[ok] `, `[warn] ` or `[fail] `: the same symbol as its step on a terminal, the word when piped. */
+export function markDetail(style: Style, line: string): string {
+  const marked = /^\[(ok|warn|fail)\] /.exec(line);
+  if (!marked || !style.symbols) return line;
+  return `${statusMark(style, marked[1] as 'ok' | 'warn' | 'fail')} ${line.slice(marked[0].length)}`;
+}

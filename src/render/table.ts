@@ -2,7 +2,7 @@
 import Table from 'cli-table3';
 import type { CallReport, Step, Verdict } from '../core/report.ts';
 import { redact } from './redact.ts';
-import { paint, statusMark, type Style } from './style.ts';
+import { markDetail, paint, statusMark, type Style } from './style.ts';
 
 export function renderSteps(steps: Step[], style: Style): string {
   if (!style.symbols) {
@@ -18,7 +18,7 @@ export function renderSteps(steps: Step[], style: Style): string {
     colWidths: [3, 10, 9, Math.max(40, Math.min(100, style.columns - 28))],
   });
   for (const s of steps) {
-    const result = [s.summary, ...s.details.map((d) => paint(style, 'dim', d))].join('\n');
+    const result = [s.summary, ...s.details.map((d) => paint(style, 'dim', markDetail(style, d)))].join('\n');
     table.push([statusMark(style, s.status), s.id, s.status === 'skipped' ? '' : `${s.durationMs} ms`, result]);
   }
   return table.toString();

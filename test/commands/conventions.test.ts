@@ -27,11 +27,14 @@ test('piped output is plain: no colour codes, words instead of symbols', async (
   const result = await idcall(['call', `${fx.emu.urls.services.hello}/`], env());
   assert.ok(!ANSI.test(result.stdout));
   assert.match(result.stdout, /^\[ok\] mint /m);
+  assert.match(result.stdout, /^ {4}\[ok\] signature verified/m, 'verification findings are words too');
+  assert.ok(!/[✔✖⚠]/.test(result.stdout), 'no symbols when piped');
 });
 
 test('on a terminal: symbols and colour; NO_COLOR and --no-color keep the symbols and drop the colour', async () => {
   const tty = await onTerminal(['call', `${fx.emu.urls.services.hello}/`], env());
   assert.match(tty.stdout, /✔/);
+  assert.match(tty.stdout, /✔\S* signature verified/, 'verification findings get the symbols too');
   assert.ok(ANSI.test(tty.stdout));
   for (const [args, e] of [[['--no-color'], env()], [[], env({ NO_COLOR: '1' })]] as const) {
     const plain = await onTerminal(['call', `${fx.emu.urls.services.hello}/`, ...args], e);
