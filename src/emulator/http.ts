@@ -1,5 +1,7 @@
 // Plumbing shared by the emulator's servers: bodies, Google's two error dialects, pages, and fault injection.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttp2Server } from 'node:http2';
+import { shareWithH2c } from '../proxy/h2c-listener.ts';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Fault } from './scenario.ts';
 import type { EmulatorState } from './state.ts';
@@ -99,10 +101,11 @@ export async function startServer(
   classify: (url: URL) => string,
   handler: Handler,
   port = 0,
+  options: { h2c?: boolean } = {},
 ): Promise<ManagedServer> {
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const endpoint = classify(url);
     res.setHeader('date', new Date(state.nowMs()).toUTCString());
@@ -122,7 +125,11 @@ export async function startServer(
       return;
     }
     applyFault(fault, req, res);
-  });
+  };
+  const server = createServer(onRequest);
+  // Cloud Run serves HTTP/2 (and h2c end to end for gRPC): the service servers take it on the same port, through
+  // node:http2's compatibility API, so the handlers are the same.
+  if (options.h2c) shareWithH2c(server, createHttp2Server(onRequest as never));
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));

@@ -75,7 +75,7 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
     const serviceRunUrls: Record<string, string[]> = {};
     for (const spec of scenario.services) {
       const identity: ServiceIdentity = { spec, localUrl: '', runUrls: runUrls(state, spec) };
-      const server = await startServer(state, () => `service:${spec.name}`, serviceHandler(state, identity), spec.port ?? 0);
+      const server = await startServer(state, () => `service:${spec.name}`, serviceHandler(state, identity), spec.port ?? 0, { h2c: true });
       servers.push(server);
       identity.localUrl = server.url;
       services[spec.name] = server.url;

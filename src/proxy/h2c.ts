@@ -1,5 +1,5 @@
-// HTTP/2 cleartext with prior knowledge (how gRPC clients talk to a local port), on the same port as HTTP/1.1:
-// each new connection is sniffed for the HTTP/2 preface and handed to an http2 server or left to node:http.
+// HTTP/2 cleartext with prior knowledge (how gRPC clients talk to a local port), on the same port as HTTP/1.1
+// (h2c-listener.ts tells the two apart).
 // Streams go upstream over HTTP/2 (TLS with ALPN for https targets, h2c for http ones) with the token added,
 // trailers included, so gRPC works end to end. Reverse mode only: gRPC clients reach proxies with CONNECT.
 import {
@@ -13,14 +13,12 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { IdcallError } from '../core/errors.ts';
 import type { CacheResult, TokenCache } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
 import { appendVia, endToEnd, placeToken, type TokenHeader } from './headers.ts';
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+import { shareWithH2c } from './h2c-listener.ts';
 
 export interface H2cOptions {
   target: URL;
@@ -62,37 +60,11 @@ export function acceptH2c(server: Server, options: H2cOptions): H2c {
     return session;
   };
 
-  // node:http's own connection listener, called for everything that is not HTTP/2.
-  const http1 = server.listeners('connection') as ((socket: Socket) => void)[];
-  server.removeAllListeners('connection');
-  // Connections that have not sent a byte yet belong to neither server: bound their wait, and end them on close.
-  const undecided = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    let seen = Buffer.alloc(0);
-    undecided.add(socket);
-    socket.setTimeout(server.headersTimeout || 60_000, () => socket.destroy());
-    const onData = (chunk: Buffer) => {
-      seen = Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, PREFACE.length);
-      const h2Preface = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (h2Preface && seen.length < PREFACE.length) return; // a preface split across packets: wait for the rest
-      undecided.delete(socket);
-      socket.setTimeout(0);
-      socket.off('data', onData);
-      socket.pause();
-      socket.unshift(seen);
-      if (h2Preface) h2.emit('connection', socket);
-      else for (const listener of http1) listener.call(server, socket);
-      process.nextTick(() => socket.resume());
-    };
-    socket.on('data', onData);
-    socket.once('close', () => undecided.delete(socket));
-    socket.on('error', () => socket.destroy());
-  });
+  const listener = shareWithH2c(server, h2);
 
   return {
     close() {
-      for (const socket of undecided) socket.destroy();
+      listener.close();
       for (const session of sessions) session.close();
       setTimeout(() => {
         for (const session of sessions) session.destroy();

@@ -196,3 +196,33 @@ test('h2c: a response without trailers ends, a trailers-only gRPC error stays tr
     upstream.close();
   }
 });
+
+test('h2c to the emulator\'s private Cloud Run service: 403 without a token, 200 as the caller through idcall proxy --h2c', async () => {
+  const request = async (url: string) => {
+    const session = connect(url);
+    session.on('error', () => {});
+    try {
+      const req = session.request({ ':method': 'POST', ':path': '/orders', 'content-type': 'application/json' });
+      let status = 0;
+      let body = '';
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.end('{}');
+      await new Promise<void>((resolve, reject) => (req.on('end', resolve), req.on('error', reject)));
+      return { status, body };
+    } finally {
+      session.close();
+    }
+  };
+  assert.equal((await request(fx.emu.urls.services.private!)).status, 403, 'Cloud Run (and the emulator) refuse a request without a token');
+  fx.emu.grant({ kind: 'service', name: 'private' }, 'roles/run.invoker', 'serviceAccount:caller@demo-project.iam.gserviceaccount.com');
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: new URL(fx.emu.urls.services.private!), audience: fx.emu.serviceRunUrls.private![0]! });
+  try {
+    const res = await request(proxy.url);
+    assert.equal(res.status, 200, res.body);
+    assert.equal(JSON.parse(res.body).caller, 'caller@demo-project.iam.gserviceaccount.com');
+  } finally {
+    await proxy.close();
+  }
+});

@@ -1,0 +1,43 @@
+// One port for HTTP/1.1 and HTTP/2 cleartext with prior knowledge (how gRPC clients reach a local port): each new
+// connection is recognised by the HTTP/2 connection preface and handed to an http2 server, or left to node:http.
+import type { Server } from 'node:http';
+import type { Http2Server } from 'node:http2';
+import type { Socket } from 'node:net';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/** Route connections on `server` that open with the HTTP/2 preface to `h2`. Call before `server` starts listening. */
+export function shareWithH2c(server: Server, h2: Http2Server): { close(): void } {
+  // node:http's own connection listener, called for everything that is not HTTP/2.
+  const http1 = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  // Connections that have not sent a byte yet belong to neither server: bound their wait, and end them on close.
+  const undecided = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    let seen = Buffer.alloc(0);
+    undecided.add(socket);
+    socket.setTimeout(server.headersTimeout || 60_000, () => socket.destroy());
+    const onData = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, PREFACE.length);
+      const h2Preface = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (h2Preface && seen.length < PREFACE.length) return; // a preface split across packets: wait for the rest
+      undecided.delete(socket);
+      socket.setTimeout(0);
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(seen);
+      if (h2Preface) h2.emit('connection', socket);
+      else for (const listener of http1) listener.call(server, socket);
+      process.nextTick(() => socket.resume());
+    };
+    socket.on('data', onData);
+    socket.once('close', () => undecided.delete(socket));
+    socket.on('error', () => socket.destroy());
+  });
+  return {
+    close() {
+      for (const socket of undecided) socket.destroy();
+    },
+  };
+}
