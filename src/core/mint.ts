@@ -218,7 +218,9 @@ async function jwtClient(s: Session, credential: LoadedCredential, scopes?: stri
   // google-auth-library posts to https://oauth2.googleapis.com/token whatever the key says; the transport routes it
   // to the key's token_uri (as Python's and Go's libraries honour it) unless a flag or env overrides.
   if (!s.options.endpoints.token && typeof json.token_uri === 'string') s.options.endpoints.token = json.token_uri;
-  return new JWT({ email: json.client_email, key: json.private_key, keyId: json.private_key_id, ...(scopes ? { scopes } : {}), transporter: transporter(s) });
+  // A project id given, so the library never goes looking for one (a metadata-server round trip off Google Cloud).
+  const projectId = typeof json.project_id === 'string' ? { projectId: json.project_id } : {};
+  return new JWT({ email: json.client_email, key: json.private_key, keyId: json.private_key_id, ...projectId, ...(scopes ? { scopes } : {}), transporter: transporter(s) });
 }
 
 async function userClient(s: Session, json: Record<string, any>) {
