@@ -6,9 +6,13 @@ import type { Env } from './context.ts';
 
 const variable = (env: Env, name: string): string | undefined => env[name.toLowerCase()] || env[name] || undefined;
 
-/** The proxy URL for `url`, or undefined to connect directly. Loopback is always direct: no proxy can reach it. */
+/**
+ * The proxy URL for `url`, or undefined to connect directly. Loopback and link-local addresses (the metadata servers
+ * of Google, AWS and Azure: 169.254.169.254, fd00:ec2::254, metadata.google.internal) are always direct: through a
+ * proxy they would reach the proxy's machine, not this one.
+ */
 export function proxyFor(url: URL, env: Env): string | undefined {
-  if (isLoopback(url.hostname)) return undefined;
+  if (isLoopback(url.hostname) || isLinkLocal(url.hostname)) return undefined;
   const proxy = url.protocol === 'https:' ? (variable(env, 'HTTPS_PROXY') ?? variable(env, 'HTTP_PROXY')) : variable(env, 'HTTP_PROXY');
   if (!proxy || exemptFromProxy(url, env)) return undefined;
   return proxy;
@@ -43,4 +47,9 @@ export function displayProxy(proxy: string): string {
   } catch {
     return '(unparseable proxy URL)';
   }
+}
+
+function isLinkLocal(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return /^169\.254\.\d+\.\d+$/.test(host) || /^fe[89ab][0-9a-f]:/.test(host) || host === 'fd00:ec2::254' || host === 'metadata.google.internal' || host === 'metadata';
 }
