@@ -9,10 +9,8 @@ export async function main(args = process.argv.slice(2)): Promise<void> {
     process.stdout.write(fast);
     return;
   }
-  const { nodeTooOld, MIN_NODE_MAJOR } = await import('../core/runtime.ts');
+  const { nodeTooOld, MIN_NODE_MAJOR, run, processIO } = await import('./program.ts');
   if (nodeTooOld()) process.stderr.write(`idcall: warning: Node.js ${process.versions.node} is older than the supported ${MIN_NODE_MAJOR}; some commands will fail.\n`);
-  const { run } = await import('./main.ts');
-  const { processIO } = await import('./io.ts');
   const stop = new Promise((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

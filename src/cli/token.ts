@@ -33,9 +33,12 @@ export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promi
     io.stdout.write(renderJson(report));
     return report.exitCode;
   }
-  const style = detectStyle(io.stderr, io.env, argv.color === false);
-  const { renderSteps, renderVerdict } = await import('../render/table.ts');
-  if (!report.ok || argv.verbose) io.stderr.write(redact(`${renderSteps(report.steps, style)}\n\n${renderVerdict(report.verdict, style)}\n`));
+  if (!report.ok || argv.verbose) {
+    // Only now: the table renderer (and cli-table3) is the one thing a successful run would load for nothing.
+    const { renderSteps, renderVerdict } = await import('../render/table.ts');
+    const style = detectStyle(io.stderr, io.env, argv.color === false);
+    io.stderr.write(redact(`${renderSteps(report.steps, style)}\n\n${renderVerdict(report.verdict, style)}\n`));
+  }
   if (report.ok && token) {
     // The one place a raw token reaches stdout: it is what this command is for.
     io.stdout.write(argv.decode ? renderJson(report.token) : `${token}\n`);
