@@ -11,7 +11,7 @@ import { runLoad, runMint, StepFailure, type Resolved, type SourceOptions } from
 import { discover, type Discovery } from './discover.ts';
 import { GCLOUD_CLIENT_ID } from './token.ts';
 import { GOOGLE_TOKEN_URL, type Exchange } from './transport.ts';
-import { displayProxy, exemptFromProxy, proxyFor } from './proxy-env.ts';
+import { displayProxy, exemptFromProxy, proxyConfigured, proxyFor } from './proxy-env.ts';
 import { clockSkewSeconds, describeSkew, humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
 import { normaliseAudience } from './audience.ts';
 
@@ -274,8 +274,7 @@ function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { or
   const out: Check[] = [];
   const env = ctx.env;
   const proxy = proxyFor(new URL(GOOGLE_TOKEN_URL), env);
-  const anyProxy = env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy;
-  if (anyProxy) {
+  if (proxyConfigured(env)) {
     const via = proxy ? `idcall sends requests for Google's endpoints (e.g. oauth2.googleapis.com) through ${displayProxy(proxy)}` : 'NO_PROXY exempts Google\'s endpoints, so idcall reaches them directly';
     // Google's libraries (gaxios) send every URL to the proxy, http ones included, unless NO_PROXY says otherwise.
     const metadataProxied = ['http://169.254.169.254/', 'http://metadata.google.internal/'].some((url) => !exemptFromProxy(new URL(url), env));

@@ -25,7 +25,7 @@ interface TransportResponse {
 }
 
 /** An error shaped like gaxios' own, so the library's handlers (and classify.ts) read the response from it. */
-export class TransportError extends Error {
+class TransportError extends Error {
   readonly response: TransportResponse;
   readonly status: number;
   readonly code: string;

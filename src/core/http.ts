@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import type * as Http from 'node:http';
 import type { Env } from './context.ts';
 import { displayProxy, proxyFor } from './proxy-env.ts';
+import { nodeHasProxyAgents } from './runtime.ts';
 
 export interface HttpInit {
   method?: string;
@@ -44,7 +45,7 @@ const builtin = createRequire(import.meta.url);
 let http: typeof Http | undefined;
 let https: typeof import('node:https') | undefined;
 
-export function bufferedResponse(status: number, headers: HeaderReader, body: Buffer): HttpResponse {
+function bufferedResponse(status: number, headers: HeaderReader, body: Buffer): HttpResponse {
   return {
     status,
     ok: status >= 200 && status < 300,
@@ -53,12 +54,6 @@ export function bufferedResponse(status: number, headers: HeaderReader, body: Bu
     text: () => body.toString('utf8'),
     json: () => JSON.parse(body.toString('utf8')),
   };
-}
-
-/** Node's own proxy support (an Agent's `proxyEnv`) arrived in 22.21 and 24.5. */
-function nodeHasProxySupport(version = process.versions.node): boolean {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  return major > 24 || (major === 24 && minor >= 5) || (major === 22 && minor >= 21);
 }
 
 /**
@@ -75,7 +70,7 @@ export function createNodeHttp(env: Env = {}): HttpClient {
     if (!transport) return Promise.reject(new TypeError(`unsupported URL scheme ${target.protocol} in ${target.origin}`));
     const proxy = init.direct ? undefined : proxyFor(target, env);
     if (!proxy) return exchange(transport, target, init, undefined);
-    if (!nodeHasProxySupport()) {
+    if (!nodeHasProxyAgents()) {
       return Promise.reject(Object.assign(new Error(`the proxy ${displayProxy(proxy)} (HTTPS_PROXY/HTTP_PROXY) needs Node.js 22.21, 24.5 or later; this is ${process.versions.node}`), { code: 'ERR_PROXY_UNSUPPORTED' }));
     }
     const key = `${target.protocol}${proxy}`;

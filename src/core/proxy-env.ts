@@ -18,6 +18,11 @@ export function proxyFor(url: URL, env: Env): string | undefined {
   return proxy;
 }
 
+/** Whether any of HTTPS_PROXY / HTTP_PROXY (either case) is set. */
+export function proxyConfigured(env: Env): boolean {
+  return Boolean(variable(env, 'HTTPS_PROXY') ?? variable(env, 'HTTP_PROXY'));
+}
+
 /** NO_PROXY: `*`, or host names (a leading `.` or `*.` optional, matching subdomains too) and IPs, each with an optional :port. */
 export function exemptFromProxy(url: URL, env: Env): boolean {
   const noProxy = variable(env, 'NO_PROXY') ?? '';

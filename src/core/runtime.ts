@@ -7,6 +7,12 @@ export function nodeTooOld(version = process.versions.node): boolean {
   return Number(version.split('.')[0]) < MIN_NODE_MAJOR;
 }
 
+/** Node's own proxy support (an http Agent's `proxyEnv`) arrived in 22.21 and 24.5. */
+export function nodeHasProxyAgents(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 24 || (major === 24 && minor >= 5) || (major === 22 && minor >= 21);
+}
+
 /** Import a module whose dependencies need Node 22+ (undici 8); on failure say so instead of blaming the network. */
 export async function importForModernNode<T>(load: () => Promise<T>, what: string): Promise<T> {
   try {
