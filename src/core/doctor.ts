@@ -153,7 +153,7 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
       if (access.principal && report.source && !report.source.principal) report.source.principal = access.principal;
       checks.push(check('access-token', 'ok', `access token obtained${access.principal ? ` for ${access.principal}` : ''}`, { durationMs: Math.round(ctx.monotonic() - t0), requests: toRequestRecords(access.exchanges) }));
     } catch (err) {
-      const e = err instanceof IdcallError ? err : new IdcallError('TOKEN_ENDPOINT_ERROR', String(err));
+      const e = asIdcallError(err, 'TOKEN_ENDPOINT_ERROR');
       const failed = (err as { exchanges?: Exchange[] }).exchanges ?? [];
       exchanges.push(...failed);
       checks.push(check('access-token', 'fail', e.message, { fix: e.fix, code: e.code, durationMs: Math.round(ctx.monotonic() - t0), requests: toRequestRecords(failed) }));

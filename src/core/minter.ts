@@ -1,6 +1,6 @@
 // Resolve the credential once, then mint ID tokens for any audience: the engine behind the proxy and the library.
 import type { Context } from './context.ts';
-import { IdcallError } from './errors.ts';
+import { asIdcallError } from './errors.ts';
 import type { Shadowed, Source, Step } from './report.ts';
 import { runDiscover, runLoad, runMint, StepFailure, type Resolved, type SourceOptions } from './steps.ts';
 import { TokenCache, type TokenCacheOptions } from './token-cache.ts';
@@ -37,7 +37,7 @@ export async function createMinter(ctx: Context, options: SourceOptions): Promis
         return m.minted.token;
       } catch (err) {
         if (err instanceof StepFailure) throw err.error;
-        throw err instanceof IdcallError ? err : new IdcallError('TOKEN_ENDPOINT_ERROR', String(err));
+        throw asIdcallError(err, 'TOKEN_ENDPOINT_ERROR');
       }
     },
   };

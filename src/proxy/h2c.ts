@@ -14,7 +14,7 @@ import {
 } from 'node:http2';
 import type { Server } from 'node:http';
 import type { ConnectionOptions } from 'node:tls';
-import { IdcallError } from '../core/errors.ts';
+import { asIdcallError } from '../core/errors.ts';
 import type { CacheResult, TokenCache } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
 import { appendVia, endToEnd, placeToken, type TokenHeader } from './headers.ts';
@@ -106,7 +106,7 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     const got = options.cache.getCached(options.audience) ?? (await options.cache.get(options.audience));
     token = placeToken(forwarded, options.tokenHeader, got.token) ? got.result : 'client';
   } catch (err) {
-    const e = err instanceof IdcallError ? err : new IdcallError('TOKEN_ENDPOINT_ERROR', String(err));
+    const e = asIdcallError(err, 'TOKEN_ENDPOINT_ERROR');
     stream.resume();
     fail(502, 16 /* UNAUTHENTICATED */, e.code, e.message, e.fix);
     return report(grpc ? 200 : 502, 'none', null, e.code);

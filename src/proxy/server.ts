@@ -5,7 +5,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Agent as AgentType, Dispatcher } from 'undici';
-import { IdcallError } from '../core/errors.ts';
+import { asIdcallError } from '../core/errors.ts';
 import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
@@ -164,7 +164,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         entry.token = got.result;
       } catch (err) {
         metrics.mintFailures++;
-        const e = err instanceof IdcallError ? err : new IdcallError('TOKEN_ENDPOINT_ERROR', String(err));
+        const e = asIdcallError(err, 'TOKEN_ENDPOINT_ERROR');
         entry.error = e.code;
         req.resume();
         json(res, 502, { error: { code: e.code, message: e.message, fix: e.fix, audience: r.audience } });
