@@ -10,6 +10,7 @@ import type { SourceOptions } from '../core/steps.ts';
 import type { TokenCache } from '../core/token-cache.ts';
 import { GOOGLE_CERTS_URL } from '../core/transport.ts';
 import { placeToken, type TokenHeader } from '../proxy/headers.ts';
+import { fetchKeepingTokenHome } from './redirects.ts';
 import type { Dispatcher } from 'undici';
 
 export interface CredentialOptions {
@@ -124,35 +125,50 @@ async function tokenForOrigin(options: InjectOptions, origin: string): Promise<s
 
 type FetchFn = typeof globalThis.fetch;
 
-/** A fetch-compatible function that adds the right ID token per request origin. */
+/**
+ * A fetch-compatible function that adds the right ID token per request origin. Redirects are followed as fetch
+ * follows them, but the token goes only to the origin it was minted for (redirects.ts).
+ */
 export function idTokenFetch(options: InjectOptions & { fetch?: FetchFn } = {}): FetchFn {
   const base = options.fetch ?? globalThis.fetch;
   const header = (options.headerName ?? 'Authorization').toLowerCase() as TokenHeader;
   return async (input, init) => {
     const request = new Request(input, init);
-    const token = await tokenForOrigin(options, new URL(request.url).origin);
+    const origin = new URL(request.url).origin;
+    const token = await tokenForOrigin(options, origin);
     if (!token) return base(request);
-    const headers: Record<string, string> = {};
-    request.headers.forEach((value, name) => (headers[name] = value));
-    placeToken(headers, header, token);
-    return base(new Request(request, { headers }));
+    return fetchKeepingTokenHome(base, request, origin, (headers) => {
+      const plain: Record<string, string> = {};
+      headers.forEach((value, name) => (plain[name] = value));
+      const placed = placeToken(plain, header, token);
+      if (placed) headers.set(placed, plain[placed]!);
+      return placed;
+    });
   };
 }
 
-
-/** An undici interceptor: `new Agent().compose(idTokenInterceptor({...}))` adds tokens transparently. */
+/**
+ * An undici interceptor: `new Agent().compose(idTokenInterceptor({...}))` adds tokens transparently.
+ * Composed with undici's redirect interceptor in either order, the token never follows a redirect to another origin.
+ */
 export function idTokenInterceptor(options: InjectOptions = {}): Dispatcher.DispatcherComposeInterceptor {
   const header = (options.headerName ?? 'Authorization').toLowerCase() as TokenHeader;
   return (dispatch) =>
     function idcallInterceptor(opts, handler) {
       if (opts.origin == null) return dispatch(opts, handler);
       const origin = new URL(String(opts.origin)).origin;
+      // The redirect interceptor composed outside this one dispatches every hop through here with its handler, whose
+      // history lists the hops so far: a hop away from the first request's origin gets no token.
+      const history = (handler as { history?: unknown }).history;
+      if (Array.isArray(history) && history.length > 0 && new URL(String(history[0])).origin !== origin) return dispatch(opts, handler);
       tokenForOrigin(options, origin).then(
         (token) => {
           if (!token) return dispatch(opts, handler);
           const headers = headersObject(opts.headers);
-          placeToken(headers, header, token);
-          dispatch({ ...opts, headers }, handler);
+          const placed = placeToken(headers, header, token);
+          // The redirect interceptor composed inside this one drops the token on a cross-origin hop.
+          const strip = [...((opts as { stripHeadersOnCrossOriginRedirect?: string[] }).stripHeadersOnCrossOriginRedirect ?? []), ...(placed ? [placed] : [])];
+          dispatch({ ...opts, headers, stripHeadersOnCrossOriginRedirect: strip } as typeof opts, handler);
         },
         (err: Error) => {
           // undici's newer handler API first, the legacy one otherwise (as undici's own dns interceptor does).
