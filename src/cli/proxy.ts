@@ -1,9 +1,11 @@
 // `idcall proxy`: wire options to the proxy server, print the start-up line and the access log.
 import type { Argv } from 'yargs';
-import { isLoopback, normaliseAudience, parseTargetUrl } from '../core/audience.ts';
+import { isLoopback } from '../core/addresses.ts';
+import { normaliseAudience, parseTargetUrl } from '../core/audience.ts';
 import { usageError } from '../core/errors.ts';
 import { displayProxy, proxyFor } from '../core/proxy-env.ts';
 import { redact } from '../render/redact.ts';
+import { metadataHostsFrom, parseHostPort } from '../proxy/guards.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';
 import { parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
@@ -15,7 +17,9 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .option('listen', { type: 'string', describe: 'Address to listen on (default 127.0.0.1:8080 reverse, 127.0.0.1:8000 forward; IDCALL_LISTEN)' })
     .option('audience', { type: 'string', describe: 'Reverse mode: token audience (custom domains, custom audiences)' })
     .option('allow-host', { type: 'string', array: true, describe: "Forward mode: hosts that get a token (default '*.run.app' '*.cloudfunctions.net')" })
-    .option('strict', { type: 'boolean', describe: 'Forward mode: refuse hosts that are not allowed instead of passing them through' })
+    .option('strict', { type: 'boolean', describe: 'Forward mode: refuse hosts that are not allowed instead of passing them through (required to listen off loopback)' })
+    .option('allow-origin', { type: 'string', array: true, describe: 'Reverse mode: a web page origin (http://localhost:3000) that may use the proxy from a browser; others get 403' })
+    .option('allow-insecure', { type: 'boolean', describe: 'Allow sending tokens over plain http to a non-loopback host (--target http://…, --no-upgrade-http)' })
     .option('upgrade-http', { type: 'boolean', default: true, describe: 'Forward mode: send plain-http requests for allowed hosts upstream over https (--no-upgrade-http keeps http)' })
     .option('h2c', { type: 'boolean', describe: 'Reverse mode: also accept HTTP/2 cleartext (gRPC) on the same port, sent upstream over HTTP/2' })
     .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, describe: 'Header that carries the token (default Authorization; a client\'s own Authorization is always kept)' })
@@ -34,7 +38,14 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   if (forward && argv.audience !== undefined) throw usageError('--audience goes with --target: in forward mode each host is its own audience.', 'Drop --audience, or use --target.');
   if (forward && argv.h2c) throw usageError('--h2c goes with --target: gRPC clients reach a forward proxy with CONNECT, which cannot carry a token.', 'Run a reverse proxy per gRPC service: idcall proxy --target URL --h2c');
   const target = targetRaw !== undefined ? parseTargetUrl(targetRaw).url : undefined;
+  const allowHosts = (argv['allow-host'] as string[] | undefined) ?? DEFAULT_ALLOW_HOSTS;
+  const upgradeHttp = argv['upgrade-http'] !== false;
   const { host, port } = parseListen(setting(argv, 'listen') ?? (forward ? '127.0.0.1:8000' : '127.0.0.1:8080'));
+  refuseInsecure({ target, forward, upgradeHttp, allowHosts, allowInsecure: Boolean(argv['allow-insecure']) });
+  // An exposed forward proxy hands the workload's identity to anyone who reaches it: only with an allowlist.
+  if (forward && !isLoopback(host) && !argv.strict) {
+    throw usageError(`--listen ${host} is not loopback: a forward proxy reachable from the network relays for anyone, with this workload's tokens.`, `Add --strict (only --allow-host hosts are relayed), or listen on 127.0.0.1.`);
+  }
   const format = (argv['log-format'] as string | undefined) ?? 'text';
   const audience = argv.audience !== undefined ? normaliseAudience(String(argv.audience)) : undefined;
   const ctx = contextFor(io);
@@ -42,6 +53,8 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const { cachedMinter, createMinter } = await import('../core/minter.ts');
   const minter = await createMinter(ctx, source);
   const err = (line: string) => io.stderr.write(redact(line) + '\n');
+  // The same credential warnings `call` and `token` show (a world-readable key, …).
+  for (const step of minter.steps) for (const detail of step.details) if (detail.startsWith('[warn] ')) err(`idcall proxy: warning: ${detail.slice(7)}`);
   const cache = cachedMinter(minter, { onRefreshError: (aud, e) => err(`idcall proxy: background refresh for ${aud} failed (${(e as Error).message}); the current token is served until it expires`) });
 
   const { startProxy } = await import('../proxy/server.ts');
@@ -50,9 +63,11 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
     mode: forward ? 'forward' : 'reverse',
     ...(target ? { target } : {}),
     ...(audience ? { audience } : {}),
-    allowHosts: (argv['allow-host'] as string[] | undefined) ?? ['*.run.app', '*.cloudfunctions.net'],
+    allowHosts,
     strict: Boolean(argv.strict),
-    upgradeHttp: argv['upgrade-http'] !== false,
+    upgradeHttp,
+    allowOrigins: ((argv['allow-origin'] as string[] | undefined) ?? []).map(parseOrigin),
+    metadataHosts: metadataHostsFrom(io.env),
     headerName: (argv['header-name'] as 'Authorization' | 'X-Serverless-Authorization' | undefined) ?? 'Authorization',
     host,
     port,
@@ -66,7 +81,14 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
 
   listeningPort = Number(new URL(proxy.url).port);
   const identity = `${minter.source.principal ?? 'unknown principal'} (${minter.source.type} from ${minter.source.origin}${minter.source.path ? ` ${minter.source.path}` : ''})`;
-  if (!isLoopback(host)) err(`idcall proxy: WARNING: listening on ${host}, not loopback. Anyone who can reach this address can call the target as ${minter.source.principal ?? 'this identity'}.`);
+  if (!isLoopback(host)) {
+    const who = minter.source.principal ?? 'this identity';
+    err(
+      forward
+        ? `idcall proxy: WARNING: listening on ${host}, not loopback. Anyone who can reach ${proxy.url} gets requests to ${allowHosts.join(', ')} signed as ${who}.`
+        : `idcall proxy: WARNING: listening on ${host}, not loopback. Anyone who can reach ${proxy.url} can call ${target!.origin} as ${who}, with every permission that identity has there.`,
+    );
+  }
   if (target) {
     const aud = audience ?? target.origin;
     // Warm the cache so the first request does not wait, and so a broken setup shows at start.
@@ -78,7 +100,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
       (e: Error & { code?: string; fix?: string }) => err(`idcall proxy: listening on ${proxy.url} → ${target.origin}, but no token could be minted yet [${e.code}]: ${e.message}${e.fix ? `\n  Fix: ${e.fix}` : ''}`),
     );
   } else {
-    err(`idcall proxy: forward proxy on ${proxy.url} (set HTTP_PROXY=${proxy.url}); tokens for ${((argv['allow-host'] as string[] | undefined) ?? ['*.run.app', '*.cloudfunctions.net']).join(', ')} as ${identity}`);
+    err(`idcall proxy: forward proxy on ${proxy.url} (set HTTP_PROXY=${proxy.url}); tokens for ${allowHosts.join(', ')} as ${identity}`);
   }
   err(`idcall proxy: health ${proxy.url}/__idcall/health, metrics ${proxy.url}/__idcall/metrics`);
   await until;
@@ -87,12 +109,42 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   return 0;
 }
 
+const DEFAULT_ALLOW_HOSTS = ['*.run.app', '*.cloudfunctions.net'];
+
+/** Tokens in clear text only to loopback, unless the operator says this network is trusted (as `call` decides). */
+function refuseInsecure(o: { target: URL | undefined; forward: boolean; upgradeHttp: boolean; allowHosts: string[]; allowInsecure: boolean }): void {
+  if (o.allowInsecure) return;
+  if (o.target && o.target.protocol === 'http:' && !isLoopback(o.target.hostname)) {
+    throw usageError(`--target ${o.target.origin} is plain http to a host that is not loopback: every token would cross the network in clear text.`, 'Use the https:// URL, or pass --allow-insecure if this network is trusted.');
+  }
+  if (o.forward && !o.upgradeHttp) {
+    const remote = o.allowHosts.filter((pattern) => {
+      const parsed = parseHostPort(pattern);
+      return !parsed || !isLoopback(parsed.hostname);
+    });
+    if (remote.length) {
+      throw usageError(`--no-upgrade-http would send tokens for ${remote.join(', ')} over plain http.`, 'Drop --no-upgrade-http (plain-http requests then go upstream over https), or pass --allow-insecure if this network is trusted.');
+    }
+  }
+}
+
+function parseOrigin(value: string): string {
+  try {
+    const url = new URL(value);
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value.replace(/\/$/, '')) return url.origin;
+  } catch {
+    // reported below
+  }
+  throw usageError(`--allow-origin ${JSON.stringify(value)} is not an origin.`, 'Give scheme://host[:port], for example --allow-origin http://localhost:3000.');
+}
+
 function textLine(e: AccessLogEntry): string {
   return `${e.time} ${e.method} ${e.host} ${e.path} ${e.status} ${e.upstreamMs === null ? '-' : `${e.upstreamMs}ms`} token=${e.token}${e.error ? ` error=${e.error}` : ''}`;
 }
 
 export function parseListen(value: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]+))?:?(\d+)$/.exec(value.trim());
+  // A bare number is a port on loopback (`--listen 18099`), as with most dev servers.
+  const match = /^\d+$/.test(value.trim()) ? [value, undefined, undefined, value.trim()] : /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value.trim());
   if (!match) throw usageError(`--listen ${JSON.stringify(value)} is not HOST:PORT.`, 'Use --listen 127.0.0.1:8080.');
   const port = Number(match[3]);
   if (port > 65535) throw usageError(`--listen port ${port} is out of range.`, 'Use a port from 0 to 65535.');

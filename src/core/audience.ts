@@ -39,8 +39,3 @@ export function parseTargetUrl(raw: string, audienceFlag?: string): Target {
   if (!url.hostname) throw usageError(`URL "${value}" has no host.`, 'Pass the full URL, for example https://hello-abc123-uc.a.run.app/api');
   return { url, audience: audienceFlag !== undefined ? normaliseAudience(audienceFlag) : url.origin };
 }
-
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}

@@ -1,5 +1,6 @@
 // `idcall call`: discover → load → mint → verify → call → verdict, as one Report.
-import { isLoopback, parseTargetUrl } from './audience.ts';
+import { isLoopback } from './addresses.ts';
+import { parseTargetUrl } from './audience.ts';
 import type { Context } from './context.ts';
 import { asIdcallError, exitCodeFor, IdcallError, usageError } from './errors.ts';
 import { REPORT_VERSION, type CallReport, type Step, type Verdict } from './report.ts';

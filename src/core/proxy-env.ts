@@ -1,7 +1,7 @@
 // Which proxy a request goes through: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (either case, lowercase first, as
 // curl reads them), the way Google's libraries and gcloud honour them. One decision for every request idcall
 // makes, so the report can say which went through a proxy.
-import { isLoopback } from './audience.ts';
+import { isLinkLocal, isLoopback } from './addresses.ts';
 import type { Env } from './context.ts';
 
 const variable = (env: Env, name: string): string | undefined => env[name.toLowerCase()] || env[name] || undefined;
@@ -52,9 +52,4 @@ export function displayProxy(proxy: string): string {
   } catch {
     return '(unparseable proxy URL)';
   }
-}
-
-function isLinkLocal(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return /^169\.254\.\d+\.\d+$/.test(host) || /^fe[89ab][0-9a-f]:/.test(host) || host === 'fd00:ec2::254' || host === 'metadata.google.internal' || host === 'metadata';
 }

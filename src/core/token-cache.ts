@@ -1,5 +1,7 @@
 // One ID token per audience, shared by every concurrent caller: a single in-flight mint per audience,
-// refreshed in the background ahead of expiry so that warm callers never wait.
+// refreshed in the background ahead of expiry so that warm callers never wait. Bounded: at most `maxEntries`
+// audiences (least recently used dropped first), and a failed mint is not retried for a few seconds, so a broken
+// credential, or a client naming thousands of hosts, cannot make the proxy hammer Google.
 import { decodeJwtClaims } from './jwt.ts';
 
 export type CacheResult = 'hit' | 'miss' | 'refresh';
@@ -19,12 +21,21 @@ export interface TokenCacheOptions {
   safetyMs?: number;
   /** Told about background refresh failures (the old token keeps being served until it expires). */
   onRefreshError?: (audience: string, err: unknown) => void;
+  /** Audiences kept (default DEFAULT_MAX_AUDIENCES); the least recently used is dropped beyond it. */
+  maxEntries?: number;
+  /** After a failed mint, callers get the same error without a new mint for this long (default 2 s), doubling per
+   * consecutive failure up to `maxFailureBackoffMs` (default 30 s). */
+  failureBackoffMs?: number;
+  maxFailureBackoffMs?: number;
 }
+
+export const DEFAULT_MAX_AUDIENCES = 1000;
 
 interface Entry {
   current?: CachedToken;
   issuedAt?: number;
   inflight?: Promise<CachedToken>;
+  failure?: { error: unknown; until: number; backoffMs: number };
 }
 
 export class TokenCache {
@@ -34,6 +45,9 @@ export class TokenCache {
   private readonly safetyMs: number;
   private readonly mint: (audience: string) => Promise<string>;
   private readonly onRefreshError: (audience: string, err: unknown) => void;
+  private readonly maxEntries: number;
+  private readonly failureBackoffMs: number;
+  private readonly maxFailureBackoffMs: number;
 
   constructor(mint: (audience: string) => Promise<string>, options: TokenCacheOptions = {}) {
     this.mint = mint;
@@ -41,6 +55,14 @@ export class TokenCache {
     this.refreshFraction = options.refreshFraction ?? 0.25;
     this.safetyMs = options.safetyMs ?? 10_000;
     this.onRefreshError = options.onRefreshError ?? (() => {});
+    this.maxEntries = Math.max(1, options.maxEntries ?? DEFAULT_MAX_AUDIENCES);
+    this.failureBackoffMs = options.failureBackoffMs ?? 2000;
+    this.maxFailureBackoffMs = options.maxFailureBackoffMs ?? 30_000;
+  }
+
+  /** How many audiences are cached. */
+  get size(): number {
+    return this.entries.size;
   }
 
   async get(audience: string): Promise<{ token: string; result: CacheResult }> {
@@ -48,6 +70,7 @@ export class TokenCache {
     if (warm) return warm;
     const entry = this.entry(audience);
     const current = entry.current;
+    if (!entry.inflight && entry.failure && this.now() < entry.failure.until) throw entry.failure.error;
     const pending = entry.inflight ?? this.start(audience, entry);
     const fresh = await pending;
     return { token: fresh.token, result: current ? 'refresh' : 'miss' };
@@ -62,7 +85,7 @@ export class TokenCache {
     // Short-lived tokens (tests, custom lifetimes) scale the margin down with them.
     if (current && current.expiresAt - now > Math.min(this.safetyMs, lifetime * 0.1)) {
       const refreshAt = current.expiresAt - Math.min(lifetime * this.refreshFraction, 5 * 60_000);
-      if (now >= refreshAt && !entry.inflight) {
+      if (now >= refreshAt && !entry.inflight && !(entry.failure && now < entry.failure.until)) {
         this.start(audience, entry).catch((err) => this.onRefreshError(audience, err));
         return { token: current.token, result: 'refresh' };
       }
@@ -83,7 +106,19 @@ export class TokenCache {
 
   private entry(audience: string): Entry {
     let entry = this.entries.get(audience);
-    if (!entry) this.entries.set(audience, (entry = {}));
+    if (entry) {
+      // Map order is the recency order: move this audience to the end.
+      this.entries.delete(audience);
+      this.entries.set(audience, entry);
+      return entry;
+    }
+    this.entries.set(audience, (entry = {}));
+    if (this.entries.size > this.maxEntries) {
+      for (const [name, old] of this.entries) {
+        if (this.entries.size <= this.maxEntries) break;
+        if (old !== entry && !old.inflight) this.entries.delete(name);
+      }
+    }
     return entry;
   }
 
@@ -97,10 +132,13 @@ export class TokenCache {
         // The metadata server hands out cached tokens part-way through their life: measure from iat.
         entry.issuedAt = typeof claims?.iat === 'number' ? Math.min(claims.iat * 1000, startedAt) : startedAt;
         entry.inflight = undefined;
+        entry.failure = undefined;
         return fresh;
       },
       (err: unknown) => {
         entry.inflight = undefined;
+        const backoffMs = entry.failure ? Math.min(entry.failure.backoffMs * 2, this.maxFailureBackoffMs) : this.failureBackoffMs;
+        entry.failure = { error: err, until: this.now() + backoffMs, backoffMs };
         throw err;
       },
     );

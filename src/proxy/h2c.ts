@@ -17,7 +17,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { asIdcallError } from '../core/errors.ts';
 import type { CacheResult, TokenCache } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
-import { appendVia, endToEnd, placeToken, type TokenHeader } from './headers.ts';
+import { appendVia, endToEnd, placeToken, viaNames, type TokenHeader } from './headers.ts';
 import { shareWithH2c } from './h2c-listener.ts';
 
 export interface H2cOptions {
@@ -26,6 +26,10 @@ export interface H2cOptions {
   cache: TokenCache;
   tokenHeader: TokenHeader;
   upstreamTimeoutMs: number;
+  /** This proxy's name in Via. */
+  viaName: string;
+  /** The reverse proxy's admission rules (Host, Origin); a refusal is answered without a token. */
+  admit: (headers: IncomingHttpHeaders) => { error: number; code: string; message: string } | null;
   /** TLS settings for https upstreams (tests use a private CA). */
   tls?: ConnectionOptions;
   onExchange: (entry: { method: string; path: string; status: number; upstreamMs: number | null; token: CacheResult | 'client' | 'none'; error?: string }) => void;
@@ -44,7 +48,12 @@ export function acceptH2c(server: Server, options: H2cOptions): H2c {
     session.once('close', () => sessions.delete(session));
   };
   h2.on('session', track);
-  h2.on('stream', (stream, headers) => void proxyStream(stream, headers, options, upstreamFor).catch(() => stream.close(constants.NGHTTP2_INTERNAL_ERROR)));
+  h2.on('stream', (stream, headers) => {
+    // A client's RST_STREAM with an error code surfaces as 'error' on the stream: the stream's end, not the process's.
+    stream.on('error', () => {});
+    void proxyStream(stream, headers, options, upstreamFor).catch(() => stream.destroyed || stream.close(constants.NGHTTP2_INTERNAL_ERROR));
+  });
+  h2.on('sessionError', () => {});
 
   const upstreams = new Map<string, ClientHttp2Session>();
   const upstreamFor = (): ClientHttp2Session => {
@@ -96,11 +105,22 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     }
   };
 
+  const refused = options.admit(headers);
+  if (refused) {
+    stream.resume();
+    fail(refused.error, 7 /* PERMISSION_DENIED */, refused.code, refused.message, '');
+    return report(grpc ? 200 : refused.error, 'none', null, refused.code);
+  }
+  if (viaNames(headers.via, options.viaName)) {
+    stream.resume();
+    fail(508, 14 /* UNAVAILABLE */, 'USAGE_ERROR', 'Loop detected: this request already passed through this proxy.', '');
+    return report(grpc ? 200 : 508, 'none', null, 'loop');
+  }
   const forwarded: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(endToEnd(headers))) if (!name.startsWith(':')) forwarded[name] = value;
   // HTTP/2 admits TE only as "trailers", which gRPC requires.
   if (String(headers.te ?? '').includes('trailers')) forwarded.te = 'trailers';
-  forwarded.via = appendVia(headers.via, '2');
+  forwarded.via = appendVia(headers.via, '2', options.viaName);
   let token: CacheResult | 'client';
   try {
     const got = options.cache.getCached(options.audience) ?? (await options.cache.get(options.audience));
@@ -127,6 +147,7 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     upstream.close(constants.NGHTTP2_CANCEL);
   });
   stream.pipe(upstream);
+  // The client reset or closed its stream: cancel the upstream one too.
   stream.on('close', () => upstream.destroyed || upstream.close(constants.NGHTTP2_CANCEL));
 
   await new Promise<void>((resolve) => {
@@ -143,7 +164,7 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
       status = Number(responseHeaders[':status']);
       const out: OutgoingHttpHeaders = { ':status': status };
       for (const [name, value] of Object.entries(endToEnd(responseHeaders))) if (!name.startsWith(':')) out[name] = value;
-      out.via = appendVia(responseHeaders.via as string | undefined, '2');
+      out.via = appendVia(responseHeaders.via as string | undefined, '2', options.viaName);
       if (stream.destroyed) return;
       // A gRPC error is often "trailers-only": one HEADERS frame that ends the stream. Keep it one.
       if (flags & constants.NGHTTP2_FLAG_END_STREAM) return void stream.respond(out, { endStream: true });

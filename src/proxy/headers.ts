@@ -32,8 +32,9 @@ export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | 
   return out;
 }
 
-export function appendVia(existing: string | string[] | undefined, protocol = '1.1'): string {
-  const via = `${protocol} idcall`;
+/** Via (RFC 9110 §7.6.3) with this proxy's entry, `1.1 idcall-<instance>`: the instance name is how a loop is seen. */
+export function appendVia(existing: string | string[] | undefined, protocol = '1.1', name = 'idcall'): string {
+  const via = `${protocol} ${name}`;
   const prior = Array.isArray(existing) ? existing.join(', ') : existing;
   return prior ? `${prior}, ${via}` : via;
 }
@@ -53,14 +54,9 @@ export function placeToken(headers: Record<string, string | string[]>, preferred
   return name;
 }
 
-/** `*.run.app` matches any subdomain of run.app; `host` any port of host; `host:port` exactly. */
-export function hostAllowed(patterns: string[], host: string): boolean {
-  const lower = host.toLowerCase();
-  const bare = lower.replace(/:\d+$/, '');
-  return patterns.some((raw) => {
-    const p = raw.toLowerCase();
-    if (p === '*') return true;
-    if (p.startsWith('*.')) return bare.endsWith(p.slice(1)) && bare.length > p.length - 1;
-    return p.includes(':') && !p.startsWith('[') ? p === lower : p === bare;
-  });
+/** Whether this proxy instance (`name`) is already in a Via header: the request came round a loop. */
+export function viaNames(existing: string | string[] | undefined, name: string): boolean {
+  if (existing === undefined) return false;
+  const all = Array.isArray(existing) ? existing.join(',') : existing;
+  return all.split(',').some((entry) => entry.trim().split(/\s+/)[1] === name);
 }

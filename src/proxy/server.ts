@@ -1,23 +1,29 @@
 // The token-injecting proxy: reverse (one target) or forward (HTTP_PROXY sidecar), one node:http server,
-// undici keep-alive pools upstream, streaming both ways, one cached token per audience; h2c (gRPC) in h2c.ts.
+// undici keep-alive pools upstream, streaming both ways, one cached token per audience; h2c (gRPC) in h2c.ts,
+// CONNECT and upgrades in tunnels.ts, who may use it and where it may go in guards.ts.
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import type { ConnectionOptions } from 'node:tls';
 import type { Agent as AgentType, Dispatcher } from 'undici';
 import { asIdcallError } from '../core/errors.ts';
 import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
-import { appendVia, endToEnd, hostAllowed, placeToken, type TokenHeader } from './headers.ts';
+import { redact } from '../render/redact.ts';
+import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, type Listener } from './guards.ts';
+import { appendVia, endToEnd, placeToken, viaNames, type TokenHeader } from './headers.ts';
 import { acceptH2c } from './h2c.ts';
 import { ProxyMetrics } from './metrics.ts';
+import { handleConnect, rawReply, spliceUpgrade, type TunnelPolicy } from './tunnels.ts';
 
 export interface AccessLogEntry {
   time: string;
   method: string;
   host: string;
   path: string;
+  /** 499: the client closed the connection before its response was written. */
   status: number;
   upstreamMs: number | null;
   token: CacheResult | 'none' | 'retry' | 'client';
@@ -30,7 +36,7 @@ export interface ProxyOptions {
   target?: URL;
   /** Reverse mode: token audience (default: the target's origin). */
   audience?: string;
-  /** Forward mode: hosts that get a token (`*.run.app`, `host`, `host:port`). */
+  /** Forward mode: hosts that get a token (`*.run.app`, `host`, `host:port`, `[::1]:port`). */
   allowHosts: string[];
   /** Forward mode: refuse hosts that are not allowed instead of passing them through. */
   strict: boolean;
@@ -51,6 +57,10 @@ export interface ProxyOptions {
   h2c?: boolean;
   /** The HTTP proxy (HTTPS_PROXY/HTTP_PROXY) a request to this upstream goes through, if any. */
   upstreamProxy?: (origin: URL) => string | undefined;
+  /** Reverse mode: browser origins, besides the proxy's own, whose pages may use it (--allow-origin). */
+  allowOrigins?: string[];
+  /** Forward mode: the metadata server's addresses from the environment, refused like 169.254.169.254. */
+  metadataHosts?: string[];
 }
 
 export interface RunningProxy {
@@ -70,12 +80,24 @@ interface Route {
   audience: string | null;
 }
 
+interface Refusal {
+  error: number;
+  code: string;
+  message: string;
+}
+
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { Agent, ProxyAgent } = await importForModernNode(() => import('../core/undici.ts'), 'idcall proxy');
   const metrics = new ProxyMetrics();
   const timeout = options.upstreamTimeoutMs ?? 60_000;
+  const metadataHosts = options.metadataHosts ?? [];
+  const allowOrigins = options.allowOrigins ?? [];
+  // This instance's name in Via: a request that already carries it has come round a loop.
+  const viaName = `idcall-${randomBytes(4).toString('hex')}`;
   const pool = { keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connections: 128, pipelining: 1 };
-  const agent = new Agent({ ...pool, ...(options.connect ? { connect: options.connect } : {}) });
+  // Forward mode resolves upstream names through the guard: a name that resolves to the metadata server is refused.
+  const connect = { ...(options.connect as object | undefined), ...(options.mode === 'forward' ? { lookup: guardedLookup } : {}) };
+  const agent = new Agent({ ...pool, connect });
   const viaProxy = new Map<string, Dispatcher>();
   // Decided once per upstream origin: the request path stays a map lookup.
   const byOrigin = new Map<string, Dispatcher>();
@@ -91,7 +113,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const tokenHeader = options.headerName.toLowerCase() as TokenHeader;
   const log = options.onLog ?? (() => {});
   const inflight = new Set<Promise<void>>();
-  // Tunnels (CONNECT, upgrades) leave node:http's bookkeeping once they switch protocols: close() ends them itself.
   const tunnels = new Set<Socket>();
   const track = (...sockets: Socket[]) => {
     for (const s of sockets) {
@@ -99,31 +120,48 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       s.once('close', () => tunnels.delete(s));
     }
   };
+  // Known once listening; the guards compare Host and Origin with it.
+  const listener: Listener = { address: options.host, port: options.port };
 
-  const route = (req: IncomingMessage): Route | { error: number; message: string } => {
+  /** Reverse mode serves only requests addressed to it by clients that are not someone else's web page. */
+  const admit = (headers: { host?: string | undefined; origin?: string | string[] | undefined; 'sec-fetch-site'?: string | string[] | undefined }): Refusal | null => {
+    if (options.mode !== 'reverse') return null;
+    if (!hostHeaderAccepted(headers.host, listener)) return { error: 421, code: 'USAGE_ERROR', message: `Host ${JSON.stringify(headers.host)} is not this proxy's address (${listener.address}:${listener.port} or localhost): refused, as a DNS-rebinding page would be.` };
+    if (!originAccepted(headers, listener, allowOrigins)) return { error: 403, code: 'USAGE_ERROR', message: `A request from the web page ${typeof headers.origin === 'string' ? headers.origin : '(cross-site)'} was refused: pages may use the proxy only if --allow-origin names their origin.` };
+    return null;
+  };
+
+  const route = (req: IncomingMessage): Route | Refusal => {
     const raw = req.url ?? '/';
+    if (viaNames(req.headers.via, viaName)) return { error: 508, code: 'USAGE_ERROR', message: 'Loop detected: this request already passed through this proxy (HTTP_PROXY points back at it).' };
     if (options.mode === 'reverse') {
+      const refused = admit(req.headers);
+      if (refused) return refused;
       const target = options.target!;
       const basePath = target.pathname.replace(/\/$/, '');
       return { origin: target.origin, path: basePath + (raw.startsWith('/') ? raw : `/${raw}`), host: target.host, audience: options.audience ?? target.origin };
     }
-    if (raw.startsWith('/')) return { error: 400, message: 'This is a forward proxy: send absolute-form requests (set HTTP_PROXY to this address).' };
+    if (raw.startsWith('/')) return { error: 400, code: 'USAGE_ERROR', message: 'This is a forward proxy: send absolute-form requests (set HTTP_PROXY to this address).' };
     let url: URL;
     try {
       url = new URL(raw);
     } catch {
-      return { error: 400, message: 'Malformed request target.' };
+      return { error: 400, code: 'USAGE_ERROR', message: 'Malformed request target.' };
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return { error: 400, message: `Unsupported scheme ${url.protocol}` };
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return { error: 400, code: 'USAGE_ERROR', message: `Unsupported scheme ${url.protocol}` };
+    if (forbiddenDestination(url.hostname, Number(url.port || (url.protocol === 'https:' ? 443 : 80)), metadataHosts)) {
+      return { error: 403, code: 'USAGE_ERROR', message: 'The metadata server and link-local addresses are never reached through the proxy.' };
+    }
     const allowed = hostAllowed(options.allowHosts, url.host);
-    if (!allowed && options.strict) return { error: 403, message: `${url.host} is not an allowed host (--allow-host); --strict refuses it.` };
+    if (!allowed && options.strict) return { error: 403, code: 'USAGE_ERROR', message: `${url.host} is not an allowed host (--allow-host); --strict refuses it.` };
     const upgraded = allowed && options.upgradeHttp && url.protocol === 'http:' ? new URL(`https://${url.hostname}${url.port && url.port !== '80' ? `:${url.port}` : ''}`) : url;
     return { origin: upgraded.origin, path: url.pathname + url.search, host: upgraded.host, audience: allowed ? upgraded.origin : null };
   };
 
+  // Error bodies can quote an endpoint's answer (a token endpoint echoing a refresh token): redacted like all output.
   const json = (res: ServerResponse, status: number, body: object) => {
     if (res.headersSent) return res.destroy();
-    const text = JSON.stringify(body);
+    const text = redact(JSON.stringify(body));
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-idcall-proxy': 'error' });
     res.end(text);
   };
@@ -132,29 +170,41 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const localPath = req.url ?? '/';
-    if (localPath === '/__idcall/health' && method === 'GET') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify({ status: 'ok', mode: options.mode, inflight: metrics.inflight }));
-    }
-    if (localPath === '/__idcall/metrics' && method === 'GET') {
+    if ((localPath === '/__idcall/health' || localPath === '/__idcall/metrics') && method === 'GET' && !admit(req.headers)) {
+      if (localPath === '/__idcall/health') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify({ status: 'ok', mode: options.mode, inflight: metrics.inflight }));
+      }
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       return void res.end(metrics.prometheus());
     }
     const r = route(req);
     const entry: AccessLogEntry = { time: options.onLog ? new Date().toISOString() : '', method, host: 'host' in r ? r.host : String(req.headers.host ?? ''), path: 'path' in r ? r.path.split('?')[0]! : localPath.split('?')[0]!, status: 0, upstreamMs: null, token: 'none' };
+    // A client that goes away before its response is written: cancel the upstream request and free everything.
+    const abort = new AbortController();
+    let clientGone = false;
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      abort.abort();
+    });
     const finish = () => {
-      entry.status = res.statusCode;
+      entry.status = clientGone ? 499 : res.statusCode;
+      if (clientGone) entry.error = 'client closed';
       metrics.record(entry.status, entry.token, entry.upstreamMs);
       log(entry);
     };
     if ('error' in r) {
-      json(res, r.error, { error: { code: 'USAGE_ERROR', message: r.message } });
+      req.resume();
+      json(res, r.error, { error: { code: r.code, message: r.message } });
       return finish();
     }
 
     const headers = endToEnd(req.headers);
     headers.host = r.host;
-    headers.via = appendVia(req.headers.via, `${req.httpVersionMajor}.${req.httpVersionMinor}`);
+    headers.via = appendVia(req.headers.via, `${req.httpVersionMajor}.${req.httpVersionMinor}`, viaName);
+    // node:http has already answered `Expect: 100-continue` to the client; the upstream hop is ours to make.
+    delete headers.expect;
     let token: string | null = null;
     let placed: TokenHeader | null = null;
     if (r.audience) {
@@ -170,13 +220,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         json(res, 502, { error: { code: e.code, message: e.message, fix: e.fix, audience: r.audience } });
         return finish();
       }
+      if (clientGone) return finish();
       placed = placeToken(headers, tokenHeader, token);
       if (!placed) entry.token = 'client';
     }
 
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     const send = (withHeaders: Record<string, string | string[]>) =>
-      dispatcherFor(r.origin).request({ origin: r.origin, path: r.path, method: method as Dispatcher.HttpMethod, headers: withHeaders, body: hasBody ? req : null });
+      dispatcherFor(r.origin).request({ origin: r.origin, path: r.path, method: method as Dispatcher.HttpMethod, headers: withHeaders, body: hasBody ? req : null, signal: abort.signal });
     try {
       const t0 = performance.now();
       let upstream = await send(headers);
@@ -191,18 +242,23 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       }
       entry.upstreamMs = Math.round((performance.now() - t0) * 100) / 100;
       const responseHeaders = endToEnd(upstream.headers as Record<string, string | string[]>);
-      responseHeaders.via = appendVia(upstream.headers.via as string | undefined);
+      responseHeaders.via = appendVia(upstream.headers.via as string | undefined, '1.1', viaName);
       res.writeHead(upstream.statusCode, responseHeaders);
-      for await (const chunk of upstream.body) {
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
-      }
-      res.end();
+      // pipeline ends the upstream body when the client goes (and the client's response when the upstream fails).
+      await pipeline(upstream.body, res);
     } catch (err) {
+      if (clientGone) return finish();
       const code = describeNetworkError(err);
       entry.error = code;
       if (entry.upstreamMs === null) entry.upstreamMs = Math.round((performance.now() - started) * 100) / 100;
-      const timedOut = /timed out|Timeout/i.test(code) || (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT';
-      json(res, timedOut ? 504 : 502, { error: { code: timedOut ? 'TIMEOUT' : 'TARGET_UNREACHABLE', message: `${r.host}: ${code}`, fix: `Check that ${r.host} is reachable from the proxy.` } });
+      const e = err as { code?: string; name?: string; cause?: { code?: string } };
+      const timedOut = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT' || e.name === 'TimeoutError';
+      const refused = e.code === 'EIDCALL_FORBIDDEN' || e.cause?.code === 'EIDCALL_FORBIDDEN';
+      json(res, refused ? 403 : timedOut ? 504 : 502, {
+        error: refused
+          ? { code: 'USAGE_ERROR', message: `${r.host} resolves to a link-local (metadata) address; the proxy does not relay there.` }
+          : { code: timedOut ? 'TIMEOUT' : 'TARGET_UNREACHABLE', message: `${r.host}: ${code}`, fix: `Check that ${r.host} is reachable from the proxy.` },
+      });
     }
     finish();
   };
@@ -221,6 +277,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     inflight.add(done);
   });
   server.keepAliveTimeout = 65_000;
+  // A client's broken connection is that client's problem, never the process's.
+  server.on('clientError', (_err, socket: Socket) => {
+    if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
+  });
   const h2c = options.h2c && options.mode === 'reverse'
     ? acceptH2c(server, {
         target: options.target!,
@@ -228,6 +289,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         cache: options.cache,
         tokenHeader,
         upstreamTimeoutMs: timeout,
+        viaName,
+        admit: (headers) => admit({ host: headers[':authority'] ?? headers.host, origin: headers.origin, 'sec-fetch-site': headers['sec-fetch-site'] }),
         ...(options.connect ? { tls: options.connect as ConnectionOptions } : {}),
         onExchange: (e) => {
           metrics.record(e.status, e.token, e.upstreamMs);
@@ -236,57 +299,26 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
     : null;
 
-  // CONNECT: a TLS tunnel the proxy cannot look into, so no token can be added; passed through untouched.
-  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
-    const [host, port] = [(req.url ?? '').replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(req.url ?? '')?.[1] ?? 443)];
-    if (options.mode === 'reverse' || (options.strict && !hostAllowed(options.allowHosts, req.url ?? ''))) {
-      client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
-      return;
-    }
-    const upstream = netConnect(port, host, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    const kill = () => {
-      upstream.destroy();
-      client.destroy();
-    };
-    track(client, upstream);
-    upstream.on('error', () => client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n'));
-    client.on('error', kill);
-  });
+  const policy: TunnelPolicy = { mode: options.mode, strict: options.strict, allowHosts: options.allowHosts, metadataHosts, connectTimeoutMs: Math.min(timeout, 30_000), track };
+  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => handleConnect(req, client, head, policy));
 
-  // WebSocket and other upgrades: the handshake gets the token, then bytes flow both ways.
+  // WebSocket and other upgrades: the same admission rules as any request (a page can open a WebSocket anywhere).
   server.on('upgrade', async (req: IncomingMessage, client: Socket, head: Buffer) => {
+    client.on('error', () => client.destroy());
     const r = route(req);
-    if ('error' in r) return void client.end(`HTTP/1.1 ${r.error} Bad Request\r\ncontent-length: 0\r\n\r\n`);
+    if ('error' in r) return rawReply(client, r.error, r.message);
     const headers = endToEnd(req.headers, ['connection', 'upgrade']);
     headers.host = r.host;
+    headers.via = appendVia(req.headers.via, '1.1', viaName);
     if (r.audience) {
       try {
         placeToken(headers, tokenHeader, (await options.cache.get(r.audience)).token);
       } catch {
         metrics.mintFailures++;
-        return void client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n');
+        return rawReply(client, 502);
       }
     }
-    const url = new URL(r.origin);
-    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-    const onConnect = () => {
-      const lines = [`${req.method} ${r.path} HTTP/1.1`, ...Object.entries(headers).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}`))];
-      upstream.write(lines.join('\r\n') + '\r\n\r\n');
-      if (head.length) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    };
-    const upstream = url.protocol === 'https:' ? tlsConnect({ host: url.hostname, port, servername: url.hostname }, onConnect) : netConnect(port, url.hostname, onConnect);
-    track(client, upstream);
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    spliceUpgrade(req, client, head, { origin: r.origin, path: r.path, headers, guarded: options.mode === 'forward', ...(options.connect ? { tls: options.connect as ConnectionOptions } : {}) }, policy);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -297,6 +329,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     });
   });
   const address = server.address() as AddressInfo;
+  listener.address = address.address;
+  listener.port = address.port;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   let closing: Promise<void> | undefined;
@@ -309,8 +343,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         // Stop accepting, let in-flight requests finish (bounded), then drop what is left.
         server.close();
         server.closeIdleConnections();
-        const limit = new Promise((resolve) => setTimeout(resolve, options.shutdownTimeoutMs ?? 10_000).unref());
+        let timer: NodeJS.Timeout | undefined;
+        // Not unref'd: this wait is what keeps a shutting-down process alive until its requests are done.
+        const limit = new Promise((resolve) => (timer = setTimeout(resolve, options.shutdownTimeoutMs ?? 10_000)));
         await Promise.race([Promise.allSettled([...inflight]), limit]);
+        clearTimeout(timer);
         server.closeAllConnections();
         for (const s of tunnels) s.destroy();
         h2c?.close();

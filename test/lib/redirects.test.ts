@@ -61,13 +61,13 @@ after(() => {
   for (const s of servers) s.closeAllConnections(), s.close();
 });
 
-const bearer = (h: IncomingMessage['headers']) => [h.authorization, h['x-serverless-authorization']].filter((v) => typeof v === 'string' && /Bearer eyJ/.test(v));
+const bearer = (h: IncomingMessage['headers']): string[] => [h.authorization, h['x-serverless-authorization']].filter((v): v is string => typeof v === 'string' && /Bearer eyJ/.test(v));
 const audienceOf = (value: string) => JSON.parse(Buffer.from(value.replace(/^Bearer /, '').split('.')[1]!, 'base64url').toString()).aud as string;
 
 const PLACEMENTS = [
-  { name: 'Authorization', headerName: 'Authorization' as const, appHeaders: {} },
-  { name: 'X-Serverless-Authorization', headerName: 'X-Serverless-Authorization' as const, appHeaders: {} },
-  { name: "the application's own Authorization", headerName: 'Authorization' as const, appHeaders: { authorization: 'Basic YXBwOnNlY3JldA==' } },
+  { name: 'Authorization', headerName: 'Authorization' as const, appHeaders: {} as Record<string, string> },
+  { name: 'X-Serverless-Authorization', headerName: 'X-Serverless-Authorization' as const, appHeaders: {} as Record<string, string> },
+  { name: "the application's own Authorization", headerName: 'Authorization' as const, appHeaders: { authorization: 'Basic YXBwOnNlY3JldA==' } as Record<string, string> },
 ];
 const STATUSES = [301, 302, 303, 307, 308];
 const SCENARIOS = [

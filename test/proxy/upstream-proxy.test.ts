@@ -24,7 +24,7 @@ const env = (extra: Record<string, string>) => ({
 test('reverse mode through HTTP_PROXY: the upstream request goes through the corporate proxy with the token', async () => {
   corporate.seen.length = 0;
   const audience = fx.emu.serviceRunUrls.hello![0]!;
-  const side = await sidecar(['--target', 'http://svc.test', '--audience', audience, '--listen', '127.0.0.1:0'], env({ HTTP_PROXY: corporate.url }));
+  const side = await sidecar(['--target', 'http://svc.test', '--allow-insecure', '--audience', audience, '--listen', '127.0.0.1:0'], env({ HTTP_PROXY: corporate.url }));
   try {
     const res = await request(`${side.url}/hi`);
     assert.equal(res.statusCode, 200, await res.body.text());
@@ -38,7 +38,7 @@ test('reverse mode through HTTP_PROXY: the upstream request goes through the cor
 test('a proxy variable naming the sidecar itself is ignored, not looped through', async () => {
   const audience = fx.emu.serviceRunUrls.hello![0]!;
   const port = await closedPort();
-  const side = await sidecar(['--target', 'http://svc.test', '--audience', audience, '--listen', `127.0.0.1:${port}`], env({ HTTP_PROXY: `http://127.0.0.1:${port}` }));
+  const side = await sidecar(['--target', 'http://svc.test', '--allow-insecure', '--audience', audience, '--listen', `127.0.0.1:${port}`], env({ HTTP_PROXY: `http://127.0.0.1:${port}` }));
   try {
     // Directly, svc.test does not resolve: one request, one 502, rather than the sidecar calling itself forever.
     const res = await request(`${side.url}/`, { headersTimeout: 5000 });

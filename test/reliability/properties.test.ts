@@ -7,7 +7,8 @@ import { parseCredential } from '../../src/core/load.ts';
 import { IdcallError } from '../../src/core/errors.ts';
 import { normaliseAudience, parseTargetUrl } from '../../src/core/audience.ts';
 import { extractToken } from '../../src/core/inspect.ts';
-import { endToEnd, hopByHop, hostAllowed, placeToken } from '../../src/proxy/headers.ts';
+import { endToEnd, hopByHop, placeToken } from '../../src/proxy/headers.ts';
+import { hostAllowed } from '../../src/proxy/guards.ts';
 
 const RUNS = { numRuns: 10_000 };
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');

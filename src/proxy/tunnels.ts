@@ -1,0 +1,92 @@
+// Connections that leave HTTP: CONNECT tunnels (forward mode, bytes passed through untouched, so no token) and
+// upgrades such as WebSocket (the handshake gets the token, then bytes flow both ways).
+import type { IncomingMessage } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { forbiddenDestination, guardedLookup, hostAllowed, parseHostPort } from './guards.ts';
+
+export interface TunnelPolicy {
+  mode: 'reverse' | 'forward';
+  strict: boolean;
+  allowHosts: string[];
+  metadataHosts: string[];
+  /** Bound on reaching the upstream (ms). */
+  connectTimeoutMs: number;
+  /** Tunnels leave node:http's bookkeeping once they switch protocols: the server ends them itself on close. */
+  track: (...sockets: Socket[]) => void;
+}
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 421: 'Misdirected Request', 502: 'Bad Gateway', 504: 'Gateway Timeout', 508: 'Loop Detected' };
+
+/** A status line on a socket that is not (or no longer) HTTP-managed, then close it. */
+export function rawReply(socket: Socket, status: number, message = ''): void {
+  if (socket.destroyed) return;
+  const body = message ? JSON.stringify({ error: { message } }) : '';
+  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+export function handleConnect(req: IncomingMessage, client: Socket, head: Buffer, policy: TunnelPolicy): void {
+  client.on('error', () => client.destroy());
+  const target = parseHostPort(req.url ?? '');
+  // CONNECT names host:port (RFC 9110 §9.3.6); a missing or out-of-range port is the client's mistake, not a crash.
+  if (!target || target.port === null) return rawReply(client, 400, 'CONNECT needs host:port with a port from 1 to 65535.');
+  if (policy.mode === 'reverse') return rawReply(client, 403, 'This is a reverse proxy: CONNECT is not relayed.');
+  if (forbiddenDestination(target.hostname, target.port, policy.metadataHosts)) return rawReply(client, 403, 'The metadata server and link-local addresses are never reached through the proxy.');
+  if (policy.strict && !hostAllowed(policy.allowHosts, req.url ?? '')) return rawReply(client, 403, `${req.url} is not an allowed host (--allow-host); --strict refuses it.`);
+  const upstream = netConnect({ host: target.hostname, port: target.port, lookup: guardedLookup });
+  policy.track(client, upstream);
+  upstream.setTimeout(policy.connectTimeoutMs, () => {
+    rawReply(client, 504, `${req.url} did not accept a connection in time.`);
+    upstream.destroy();
+  });
+  let established = false;
+  upstream.once('connect', () => {
+    established = true;
+    upstream.setTimeout(0);
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  });
+  upstream.on('error', (err: NodeJS.ErrnoException) => {
+    if (!established) rawReply(client, err.code === 'EIDCALL_FORBIDDEN' ? 403 : 502, err.code === 'EIDCALL_FORBIDDEN' ? err.message : '');
+    client.destroy();
+  });
+  client.on('close', () => upstream.destroy());
+}
+
+export interface UpgradeRoute {
+  origin: string;
+  path: string;
+  headers: Record<string, string | string[]>;
+  tls?: ConnectionOptions;
+  /** Forward mode resolves names through the link-local guard. */
+  guarded: boolean;
+}
+
+/** Open the upstream connection for an upgrade and splice the two sockets together. */
+export function spliceUpgrade(req: IncomingMessage, client: Socket, head: Buffer, route: UpgradeRoute, policy: TunnelPolicy): void {
+  const url = new URL(route.origin);
+  // URL keeps the brackets of an IPv6 literal; sockets want the bare address.
+  const hostname = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const onConnect = () => {
+    upstream.setTimeout(0);
+    const lines = [`${req.method} ${route.path} HTTP/1.1`, ...Object.entries(route.headers).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}`))];
+    upstream.write(lines.join('\r\n') + '\r\n\r\n');
+    if (head.length) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  };
+  const lookup = route.guarded ? { lookup: guardedLookup } : {};
+  const upstream =
+    url.protocol === 'https:'
+      ? tlsConnect({ ...route.tls, host: hostname, port, servername: /^[\d.]+$|:/.test(hostname) ? undefined : hostname, ...lookup } as ConnectionOptions, onConnect)
+      : netConnect({ port, host: hostname, ...lookup }, onConnect);
+  policy.track(client, upstream);
+  upstream.setTimeout(policy.connectTimeoutMs, () => upstream.destroy());
+  upstream.on('error', () => client.destroy());
+  client.on('error', () => upstream.destroy());
+  client.on('close', () => upstream.destroy());
+  upstream.on('close', () => client.destroy());
+}
