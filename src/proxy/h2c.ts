@@ -131,6 +131,8 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     fail(502, 16 /* UNAUTHENTICATED */, e.code, e.message, e.fix);
     return report(grpc ? 200 : 502, 'none', null, e.code);
   }
+  // The client gave up while the token was being minted: nothing goes upstream.
+  if (stream.destroyed || stream.closed) return report(499, token, null, 'client closed');
 
   const t0 = performance.now();
   let upstream;
@@ -147,17 +149,22 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     upstream.close(constants.NGHTTP2_CANCEL);
   });
   stream.pipe(upstream);
+  let settled = false;
+  let clientClosed = false;
   // The client reset or closed its stream: cancel the upstream one too.
-  stream.on('close', () => upstream.destroyed || upstream.close(constants.NGHTTP2_CANCEL));
+  stream.on('close', () => {
+    if (!settled) clientClosed = true;
+    if (!upstream.destroyed) upstream.close(constants.NGHTTP2_CANCEL);
+  });
 
   await new Promise<void>((resolve) => {
     let status = 0;
     let trailers: OutgoingHttpHeaders = {};
-    let settled = false;
     const settle = (error?: string) => {
       if (settled) return;
       settled = true;
-      report(status || (error ? 502 : 0), token, Math.round((performance.now() - (error ? started : t0)) * 100) / 100, error);
+      if (clientClosed) report(499, token, Math.round((performance.now() - started) * 100) / 100, 'client closed');
+      else report(status || (error ? 502 : 0), token, Math.round((performance.now() - (error ? started : t0)) * 100) / 100, error);
       resolve();
     };
     upstream.on('response', (responseHeaders, flags) => {
