@@ -1,13 +1,17 @@
 // `idcall call URL`: parse options, run the diagnosis, hand the report to a renderer.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import type { DiagnoseOptions } from '../core/diagnose.ts';
 import { IdcallError, usageError } from '../core/errors.ts';
+import { readBoundedFile } from '../core/files.ts';
 import { renderJson } from '../render/json.ts';
-import { registerSecret } from '../render/redact.ts';
+import { registerSecret } from '../core/redact.ts';
 import { contextFor, type IO } from './io.ts';
 import { parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
 import { styleFor } from './render.ts';
+
+// -d @FILE is held in memory to be sent (and replayed on no retry): bounded like every file idcall reads.
+const DATA_MAX_BYTES = 256 * 1024 * 1024;
 
 export function callBuilder<T>(y: Argv<T>) {
   return withSourceOptions(y)
@@ -65,9 +69,9 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
   if (rawData !== undefined) {
     if (rawData.startsWith('@')) {
       try {
-        data = await readFile(rawData.slice(1));
+        data = (await readBoundedFile(rawData.slice(1), DATA_MAX_BYTES)).bytes;
       } catch (err) {
-        throw new IdcallError('USAGE_ERROR', `--data ${rawData}: cannot read ${rawData.slice(1)} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`, 'Check the file path after @.', { cause: err });
+        throw new IdcallError('USAGE_ERROR', `--data ${rawData}: ${(err as Error).message}.`, `Check the file path after @ (a regular file of at most ${DATA_MAX_BYTES / 1024 / 1024} MB).`, { cause: err });
       }
     } else data = Buffer.from(rawData);
   }

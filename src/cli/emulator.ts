@@ -1,5 +1,5 @@
 // `idcall emulator`: run the local Google auth emulator until interrupted.
-import { readFile } from 'node:fs/promises';
+import { readBoundedFile } from '../core/files.ts';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { IdcallError, usageError } from '../core/errors.ts';
@@ -23,9 +23,9 @@ export async function emulatorCommand(argv: Record<string, unknown>, io: IO, unt
     const path = String(argv.scenario);
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = (await readBoundedFile(path, 4 * 1024 * 1024)).bytes.toString('utf8');
     } catch (err) {
-      throw new IdcallError('USAGE_ERROR', `--scenario ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'}).`, 'Check the path.', { cause: err });
+      throw new IdcallError('USAGE_ERROR', `--scenario ${(err as Error).message}.`, 'Check the path (a regular JSON file).', { cause: err });
     }
     try {
       scenario = normaliseScenario(JSON.parse(text), path);

@@ -4,7 +4,7 @@ import { isLoopback } from '../core/addresses.ts';
 import { normaliseAudience, parseTargetUrl } from '../core/audience.ts';
 import { usageError } from '../core/errors.ts';
 import { displayProxy, proxyFor } from '../core/proxy-env.ts';
-import { redact } from '../render/redact.ts';
+import { redact } from '../core/redact.ts';
 import { metadataHostsFrom, parseHostPort } from '../proxy/guards.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';

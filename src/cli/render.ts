@@ -1,6 +1,6 @@
 // How a command hands its result to the terminal: errors with their fix, and exit statuses.
 import { IdcallError } from '../core/errors.ts';
-import { redact } from '../render/redact.ts';
+import { redact } from '../core/redact.ts';
 import { detectStyle, paint, type Style } from '../render/style.ts';
 import type { IO } from './io.ts';
 

@@ -1,7 +1,7 @@
 // `idcall token`: the token alone on stdout, diagnostics on stderr only when it fails or with --verbose.
 import type { Argv } from 'yargs';
 import { renderJson } from '../render/json.ts';
-import { redact, registerSecret } from '../render/redact.ts';
+import { redact, registerSecret } from '../core/redact.ts';
 import { detectStyle } from '../render/style.ts';
 import { contextFor, type IO } from './io.ts';
 import { setting, sourceOptions, withSourceOptions } from './options.ts';

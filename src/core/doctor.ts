@@ -1,8 +1,8 @@
 // `idcall doctor`: the whole credential picture of this machine, without calling any target.
 // It runs the same discover/load/mint steps as `call`; what it adds is the checks around them.
-import { readFile, stat } from 'node:fs/promises';
 import type { Context } from './context.ts';
 import { asIdcallError, exitCodeFor, IdcallError, type CauseCode } from './errors.ts';
+import { describeFileProblem, FileReadError, readBoundedFile, SUBJECT_TOKEN_MAX_BYTES } from './files.ts';
 import { readGcloudSession, readGcloudState } from './gcloud.ts';
 import { decodeJwtClaims } from './jwt.ts';
 import { mintAccessToken } from './mint.ts';
@@ -104,6 +104,8 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
         fix: 'Run `gcloud auth application-default login` (or use --source gcloud to borrow the CLI\'s token).',
       }),
     );
+  } else if (gcloud.problems.length) {
+    checks.push(check('gcloud', 'warn', gcloud.problems[0]!, { details: [...gcloudDetails, ...gcloud.problems.slice(1)], fix: `Replace it with gcloud's own file (gcloud config configurations activate default), or point CLOUDSDK_CONFIG elsewhere.` }));
   } else {
     checks.push(check('gcloud', 'ok', gcloud.account ? `gcloud CLI account ${gcloud.account}, project ${gcloud.project ?? '(none)'}` : 'gcloud CLI: no account configured', { details: gcloudDetails }));
   }
@@ -232,9 +234,7 @@ async function configurationChecks(ctx: Context, resolved: Resolved, options: Do
     let fix = '';
     if (cs.file) {
       try {
-        const info = await stat(cs.file);
-        if (!info.isFile()) throw new Error('not a regular file');
-        const text = (await readFile(cs.file, 'utf8')).trim();
+        const text = (await readBoundedFile(cs.file, SUBJECT_TOKEN_MAX_BYTES)).bytes.toString('utf8').trim();
         const token = cs.format?.type === 'json' ? JSON.parse(text)[cs.format.subject_token_field_name] : text;
         const exp = typeof token === 'string' ? decodeJwtClaims(token)?.exp : undefined;
         if (typeof exp === 'number' && exp * 1000 < ctx.now()) {
@@ -244,7 +244,7 @@ async function configurationChecks(ctx: Context, resolved: Resolved, options: Do
         } else summary += `; subject token readable${typeof exp === 'number' ? `, expires in ${humanDuration(exp - ctx.now() / 1000)}` : ''}`;
       } catch (err) {
         status = 'fail';
-        summary = `the subject token file ${cs.file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+        summary = err instanceof FileReadError ? `the subject token file ${cs.file} ${describeFileProblem(err.problem)}` : `the subject token file ${cs.file} cannot be parsed`;
         fix = 'Check credential_source.file in the configuration and that the process writing it runs.';
       }
     }

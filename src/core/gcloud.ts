@@ -1,29 +1,45 @@
 // The gcloud CLI as a token source (`--source gcloud`) and its configuration read without running it.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from './context.ts';
 import { gcloudConfigDir } from './discover.ts';
 import { IdcallError } from './errors.ts';
+import { readOptionalText } from './files.ts';
 
 export interface GcloudState {
   configDir: string;
   activeConfig: string;
   account: string | null;
   project: string | null;
+  /** Config files that exist but cannot be read as gcloud's (a FIFO, a device, too large): each one sentence. */
+  problems: string[];
 }
+
+// gcloud's config files are a few hundred bytes.
+const CONFIG_MAX_BYTES = 64 * 1024;
 
 /** Active configuration, account and project, as gcloud itself would resolve them. */
 export async function readGcloudState(ctx: Pick<Context, 'env' | 'homedir' | 'platform'>): Promise<GcloudState> {
   const configDir = gcloudConfigDir(ctx);
-  const activeConfig = ctx.env.CLOUDSDK_ACTIVE_CONFIG_NAME ?? ((await readFile(join(configDir, 'active_config'), 'utf8').catch(() => 'default')).trim() || 'default');
-  const ini = await readFile(join(configDir, 'configurations', `config_${activeConfig}`), 'utf8').catch(() => '');
+  const problems: string[] = [];
+  const read = async (path: string) => {
+    try {
+      return await readOptionalText(path, CONFIG_MAX_BYTES);
+    } catch (err) {
+      problems.push(`gcloud config file ${(err as Error).message}; idcall ignores it (gcloud itself may hang or fail on it)`);
+      return undefined;
+    }
+  };
+  const activeConfig = ctx.env.CLOUDSDK_ACTIVE_CONFIG_NAME ?? (((await read(join(configDir, 'active_config'))) ?? 'default').trim() || 'default');
+  const ini = (await read(join(configDir, 'configurations', `config_${activeConfig}`))) ?? '';
   const core = iniSection(ini, 'core');
   return {
     configDir,
     activeConfig,
     account: ctx.env.CLOUDSDK_CORE_ACCOUNT ?? core.account ?? null,
     project: ctx.env.CLOUDSDK_CORE_PROJECT ?? core.project ?? null,
+    problems,
   };
 }
 
@@ -87,8 +103,11 @@ export interface GcloudSession {
  */
 export async function readGcloudSession(configDir: string, account: string): Promise<GcloudSession | undefined> {
   try {
+    const path = join(configDir, 'access_tokens.db');
+    // SQLite would block opening a FIFO: regular files only.
+    if (!(await stat(path)).isFile()) return undefined;
     const { DatabaseSync } = await import('node:sqlite');
-    const db = new DatabaseSync(join(configDir, 'access_tokens.db'), { readOnly: true });
+    const db = new DatabaseSync(path, { readOnly: true });
     try {
       const row = db.prepare('SELECT token_expiry, id_token FROM access_tokens WHERE account_id = ?').get(account) as { token_expiry?: string; id_token?: string } | undefined;
       if (!row) return undefined;

@@ -1,7 +1,8 @@
 // Parse and validate a credential file: one clear sentence naming the file and the field when it is wrong.
 import { createPrivateKey } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
 import { IdcallError } from './errors.ts';
+import { FileReadError, readBoundedFile } from './files.ts';
+import { registerCredentialSecrets } from './redact.ts';
 import type { CredentialType } from './report.ts';
 
 export interface LoadedCredential {
@@ -21,44 +22,42 @@ const TYPES: CredentialType[] = ['service_account', 'authorized_user', 'imperson
 export async function readCredentialFile(path: string, via: string): Promise<{ json: Record<string, any>; mode: number }> {
   const fileError = (message: string, fix: string, cause?: unknown) => new IdcallError('CREDENTIALS_FILE_ERROR', message, fix, { cause });
   const named = via === '--credentials' ? `${path} (from --credentials)` : `${path} (from ${via})`;
-  let handle;
+  let bytes: Buffer;
+  let mode: number;
   try {
-    // stat first: opening a FIFO for reading would block until some writer appears.
-    const info = await stat(path);
-    if (info.isDirectory()) throw fileError(`Credential file ${named} is a directory, not a file.`, `Point ${via} at the JSON file inside it.`);
-    if (!info.isFile()) throw fileError(`Credential file ${named} is not a regular file (a FIFO, socket or device).`, `Point ${via} at a regular JSON file.`);
-    handle = await open(path, 'r');
+    ({ bytes, mode } = await readBoundedFile(path, MAX_BYTES));
   } catch (err) {
-    if (err instanceof IdcallError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw fileError(`Credential file ${named} does not exist.`, `Point ${via} at an existing key or credential file, or unset it.`, err);
-    if (code === 'EACCES' || code === 'EPERM') throw fileError(`Credential file ${named} cannot be read: permission denied.`, `Make it readable by this user (chmod 600 and chown to you).`, err);
-    if (code === 'EISDIR') throw fileError(`Credential file ${named} is a directory, not a file.`, `Point ${via} at the JSON file inside it.`, err);
-    throw fileError(`Credential file ${named} cannot be opened: ${code ?? String(err)}.`, `Check the path in ${via}.`, err);
+    if (!(err instanceof FileReadError)) throw err;
+    switch (err.problem) {
+      case 'missing':
+        throw fileError(`Credential file ${named} does not exist.`, `Point ${via} at an existing key or credential file, or unset it.`, err);
+      case 'denied':
+        throw fileError(`Credential file ${named} cannot be read: permission denied.`, `Make it readable by this user (chmod 600 and chown to you).`, err);
+      case 'directory':
+        throw fileError(`Credential file ${named} is a directory, not a file.`, `Point ${via} at the JSON file inside it.`, err);
+      case 'not_regular':
+        throw fileError(`Credential file ${named} is not a regular file (a FIFO, socket or device).`, `Point ${via} at a regular JSON file.`, err);
+      case 'too_large':
+        throw fileError(`Credential file ${named} is ${((err.size ?? MAX_BYTES) / 1024 / 1024).toFixed(1)} MB; a credential file is a few KB.`, `Point ${via} at the JSON key or credential file, not another file.`, err);
+      default:
+        throw fileError(`Credential file ${named} cannot be opened: ${err.message}.`, `Check the path in ${via}.`, err);
+    }
   }
+  if (bytes.length === 0 || bytes.toString('utf8').trim() === '') throw fileError(`Credential file ${named} is empty.`, `Download the key again, or run \`gcloud auth application-default login\`.`);
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  if (text.includes('\uFFFD')) throw fileError(`Credential file ${named} is not UTF-8 text (it contains invalid bytes).`, `Point ${via} at the JSON file Google gave you, not a binary (a .p12 key needs converting to JSON).`);
+  let json: unknown;
   try {
-    const info = await handle.stat();
-    if (info.isDirectory()) throw fileError(`Credential file ${named} is a directory, not a file.`, `Point ${via} at the JSON file inside it.`);
-    if (!info.isFile()) throw fileError(`Credential file ${named} is not a regular file (a FIFO, socket or device).`, `Point ${via} at a regular JSON file.`);
-    if (info.size > MAX_BYTES) {
-      throw fileError(`Credential file ${named} is ${(info.size / 1024 / 1024).toFixed(1)} MB; a credential file is a few KB.`, `Point ${via} at the JSON key or credential file, not another file.`);
-    }
-    const bytes = await handle.readFile();
-    if (bytes.length === 0 || bytes.toString('utf8').trim() === '') throw fileError(`Credential file ${named} is empty.`, `Download the key again, or run \`gcloud auth application-default login\`.`);
-    const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-    if (text.includes('\uFFFD')) throw fileError(`Credential file ${named} is not UTF-8 text (it contains invalid bytes).`, `Point ${via} at the JSON file Google gave you, not a binary (a .p12 key needs converting to JSON).`);
-    let json: unknown;
-    try {
-      json = JSON.parse(text.replace(/^\uFEFF/, ''));
-    } catch (err) {
-      const line = jsonErrorLine(text, (err as Error).message);
-      throw fileError(`Credential file ${named} is not valid JSON${line ? ` (error at line ${line})` : ''}.`, `Download the key again; a truncated or hand-edited file is the usual cause.`, err);
-    }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw fileError(`Credential file ${named} must contain a JSON object, not ${json === null ? 'null' : Array.isArray(json) ? 'an array' : `a ${typeof json}`}.`, `Point ${via} at a Google credential file.`);
-    return { json: json as Record<string, any>, mode: info.mode };
-  } finally {
-    await handle.close();
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    const line = jsonErrorLine(text, (err as Error).message);
+    // V8's message quotes the text around the error, which may be part of a key or refresh token: the cause keeps
+    // only the position, even under --debug.
+    throw fileError(`Credential file ${named} is not valid JSON${line ? ` (error at line ${line})` : ''}.`, `Download the key again; a truncated or hand-edited file is the usual cause.`, new SyntaxError(`JSON syntax error${line ? ` at line ${line}` : ''}`));
   }
+  registerCredentialSecrets(json);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw fileError(`Credential file ${named} must contain a JSON object, not ${json === null ? 'null' : Array.isArray(json) ? 'an array' : `a ${typeof json}`}.`, `Point ${via} at a Google credential file.`);
+  return { json: json as Record<string, any>, mode };
 }
 
 export async function loadCredentialFile(path: string, via: string, platform: NodeJS.Platform = process.platform): Promise<LoadedCredential> {

@@ -10,6 +10,8 @@ import { createRecordingClient, GOOGLE_IAM_URL, GOOGLE_STS_URL, type Endpoints, 
 import type { HttpClient } from './http.ts';
 import { libraryTransporter } from './gal-transport.ts';
 import { decodeJwtClaims } from './jwt.ts';
+import { describeFileProblem, FileReadError, readBoundedFile, SUBJECT_TOKEN_MAX_BYTES } from './files.ts';
+import { registerSecret } from './redact.ts';
 
 export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 
@@ -250,7 +252,16 @@ async function federatedToken(s: Session, credential: LoadedCredential): Promise
   } catch (err) {
     throw new IdcallError('FEDERATION_FAILED', `The federation configuration ${credential.path ?? ''} is not usable: ${(err as Error).message}`, 'Recreate it with `gcloud iam workload-identity-pools create-cred-config`.', { cause: err });
   }
+  // The library reads the file with no bound: a FIFO would hang it and /dev/zero exhaust memory. Check it first.
+  if (typeof cs.file === 'string') {
+    try {
+      await readBoundedFile(cs.file, SUBJECT_TOKEN_MAX_BYTES);
+    } catch (err) {
+      throw new IdcallError('FEDERATION_FAILED', `The subject token file ${cs.file} (credential_source.file) ${err instanceof FileReadError ? describeFileProblem(err.problem) : 'cannot be read'}.`, 'Check credential_source.file in the configuration and that the process writing it runs.', { cause: err });
+    }
+  }
   const subjectToken = await guard(s, 'sts', () => client.retrieveSubjectToken());
+  registerSecret(subjectToken);
   const form = new URLSearchParams({
     grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
     audience: String(json.audience),

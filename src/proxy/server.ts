@@ -11,7 +11,7 @@ import { asIdcallError } from '../core/errors.ts';
 import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
-import { redact } from '../render/redact.ts';
+import { redact } from '../core/redact.ts';
 import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, type Listener } from './guards.ts';
 import { appendVia, endToEnd, placeToken, viaNames, type TokenHeader } from './headers.ts';
 import { acceptH2c } from './h2c.ts';

@@ -1,7 +1,7 @@
 // Human rendering of `idcall doctor`: one row per check, its fix underneath.
 import Table from 'cli-table3';
 import type { DoctorReport } from '../core/doctor.ts';
-import { redact } from './redact.ts';
+import { redact } from '../core/redact.ts';
 import { markDetail, paint, statusMark, type Style } from './style.ts';
 import { renderVerdict } from './table.ts';
 

@@ -1,6 +1,6 @@
 // Human rendering of `idcall inspect`.
 import type { InspectReport } from '../core/report.ts';
-import { redact } from './redact.ts';
+import { redact } from '../core/redact.ts';
 import { paint, statusMark, type Style } from './style.ts';
 import { renderVerdict } from './table.ts';
 

@@ -1,5 +1,5 @@
 // --json: exactly the report object, one document, redacted like everything else.
-import { redactValue } from './redact.ts';
+import { redactValue } from '../core/redact.ts';
 
 export function renderJson(report: unknown): string {
   return JSON.stringify(redactValue(report), null, 2) + '\n';

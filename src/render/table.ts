@@ -1,7 +1,7 @@
 // Human rendering of reports: a step table on a terminal, stable plain lines when piped.
 import Table from 'cli-table3';
 import type { CallReport, Step, Verdict } from '../core/report.ts';
-import { redact } from './redact.ts';
+import { redact } from '../core/redact.ts';
 import { markDetail, paint, statusMark, type Style } from './style.ts';
 
 export function renderSteps(steps: Step[], style: Style): string {

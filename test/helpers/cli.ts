@@ -94,6 +94,7 @@ export function assertNoSecrets(texts: string[], secrets: string[]): void {
       const probe = secret.includes('PRIVATE KEY') ? secret.split('\n')[1]! : secret;
       assert.ok(!text.includes(probe), `a secret (${probe.slice(0, 12)}…) leaked into output`);
       assert.ok(!text.includes(JSON.stringify(probe).slice(1, -1)), `a secret (${probe.slice(0, 12)}…) leaked into output (escaped)`);
+      assert.ok(!text.includes(encodeURIComponent(probe)), `a secret (${probe.slice(0, 12)}…) leaked into output (percent-encoded)`);
     }
   }
 }

@@ -58,7 +58,7 @@ export async function sidecar(args: string[], env: Record<string, string | undef
   const exit = run(['proxy', ...args], { stdout: new PassThrough(), stderr, stdin: new PassThrough(), env }, { until });
   const url = await new Promise<string>((resolve, reject) => {
     const check = () => {
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)[^\n]*\(audience/.exec(printed) ?? /forward proxy on (http:\/\/[^\s]+) \(set/.exec(printed);
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)[^\n]*(?:\(audience|no token could be minted)/.exec(printed) ?? /forward proxy on (http:\/\/[^\s]+) \(set/.exec(printed);
       if (m) resolve(m[1]!);
     };
     stderr.on('data', check);

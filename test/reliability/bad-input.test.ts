@@ -63,6 +63,9 @@ for (const c of cases) {
       case 'big':
         file = bigFile;
         break;
+      case 'zero':
+        file = '/dev/zero';
+        break;
       case 'nonutf8':
         await writeFile(path, Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0xc3, 0x28, 0x22, 0x7d]));
         break;
