@@ -3,7 +3,7 @@ import { normaliseAudience } from './audience.ts';
 import type { Context } from './context.ts';
 import { exitCodeFor, usageError, type CauseCode } from './errors.ts';
 import { REPORT_VERSION, toRequestRecords, type InspectReport, type Verdict } from './report.ts';
-import { humanDuration, verifyToken } from './verify.ts';
+import { humanDuration, timeClaim, verifyToken } from './verify.ts';
 import { userTokenFix } from './verdict.ts';
 
 const MAX_INPUT = 64 * 1024;
@@ -33,8 +33,10 @@ export async function inspectToken(ctx: Context, input: string, options: Inspect
   }
   const nowS = ctx.now() / 1000;
   const times: Record<string, string> = {};
-  if (typeof v.claims.iat === 'number') times.iat = `${new Date(v.claims.iat * 1000).toISOString()} (${v.claims.iat <= nowS ? `${humanDuration(nowS - v.claims.iat)} ago` : `in ${humanDuration(v.claims.iat - nowS)}`})`;
-  if (typeof v.claims.exp === 'number') times.exp = `${new Date(v.claims.exp * 1000).toISOString()} (${v.claims.exp > nowS ? `expires in ${humanDuration(v.claims.exp - nowS)}` : `expired ${humanDuration(nowS - v.claims.exp)} ago`})`;
+  const iat = timeClaim(v.claims.iat);
+  const exp = timeClaim(v.claims.exp);
+  if (iat !== undefined) times.iat = `${new Date(iat * 1000).toISOString()} (${iat <= nowS ? `${humanDuration(nowS - iat)} ago` : `in ${humanDuration(iat - nowS)}`})`;
+  if (exp !== undefined) times.exp = `${new Date(exp * 1000).toISOString()} (${exp > nowS ? `expires in ${humanDuration(exp - nowS)}` : `expired ${humanDuration(nowS - exp)} ago`})`;
   if (v.claims.email_verified !== undefined && v.claims.email_verified !== true) {
     v.findings.push({ status: 'warn', text: `email_verified is ${JSON.stringify(v.claims.email_verified)}` });
   }

@@ -8,7 +8,7 @@ import { loadCredentialFile, type LoadedCredential } from './load.ts';
 import { mintIdToken, type MintResult } from './mint.ts';
 import { toRequestRecords, type Shadowed, type Source, type Step, type StepId } from './report.ts';
 import type { Endpoints, Exchange } from './transport.ts';
-import { verifyToken, type VerifyResult } from './verify.ts';
+import { timeClaim, verifyToken, type VerifyResult } from './verify.ts';
 import { decodeJwtClaims } from './jwt.ts';
 
 export interface SourceOptions {
@@ -173,7 +173,10 @@ export async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudienc
   });
   const claimLine = ['iss', 'aud', 'azp', 'email', 'sub', 'exp', 'iat']
     .filter((k) => verify.claims[k] !== undefined)
-    .map((k) => `${k}=${k === 'exp' || k === 'iat' ? new Date(Number(verify.claims[k]) * 1000).toISOString() : String(verify.claims[k])}`);
+    .map((k) => {
+      const time = k === 'exp' || k === 'iat' ? timeClaim(verify.claims[k]) : undefined;
+      return `${k}=${time !== undefined ? new Date(time * 1000).toISOString() : String(verify.claims[k])}`;
+    });
   const details = [...verify.findings.map((f) => `[${f.status}] ${f.text}`), ...(claimLine.length ? [`claims: ${claimLine.join(' ')}`] : [])];
   return { step: step('verify', verify.status, Math.round(ctx.monotonic() - t0), verify.summary, details, verify.exchanges), verify };
 }

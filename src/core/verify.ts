@@ -70,7 +70,9 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
   if (!GOOGLE_ISSUERS.includes(String(claims.iss))) {
     findings.push({ status: 'fail', code: 'AUDIENCE_MISMATCH', text: `issuer is ${JSON.stringify(claims.iss)}, not https://accounts.google.com: Cloud Run accepts only Google-issued ID tokens` });
   }
-  const aud = typeof claims.aud === 'string' ? claims.aud : Array.isArray(claims.aud) ? String(claims.aud[0]) : '';
+  const audOk = claims.aud === undefined || typeof claims.aud === 'string' || (Array.isArray(claims.aud) && claims.aud.every((a) => typeof a === 'string'));
+  if (!audOk) findings.push({ status: 'fail', code: 'AUDIENCE_MISMATCH', text: `malformed claim: aud is ${describeClaim(claims.aud)}, not a string` });
+  const aud = !audOk ? '' : typeof claims.aud === 'string' ? claims.aud : Array.isArray(claims.aud) ? String(claims.aud[0] ?? '') : '';
   const userToken = options.userToken || (CLIENT_ID.test(aud) && typeof claims.email === 'string' && !String(claims.email).endsWith('gserviceaccount.com'));
   if (options.expectedAudience !== null) {
     const expected = normaliseAudience(options.expectedAudience);
@@ -83,11 +85,13 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
     }
   }
 
-  const exp = typeof claims.exp === 'number' ? claims.exp : NaN;
-  const iat = typeof claims.iat === 'number' ? claims.iat : NaN;
-  if (Number.isNaN(exp)) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: 'the token has no numeric exp claim' });
+  const exp = timeClaim(claims.exp) ?? NaN;
+  const iat = timeClaim(claims.iat) ?? NaN;
+  if (claims.exp !== undefined && typeof claims.exp === 'number' && Number.isNaN(exp)) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: exp is ${describeClaim(claims.exp)}, not a time` });
+  else if (Number.isNaN(exp)) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: 'the token has no numeric exp claim' });
   else if (exp <= nowS) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: `expired ${humanDuration(nowS - exp)} ago` });
   else findings.push({ status: 'ok', text: `expires in ${humanDuration(exp - nowS)}` });
+  if (claims.iat !== undefined && Number.isNaN(iat)) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: iat is ${describeClaim(claims.iat)}, not a time` });
   if (!Number.isNaN(iat) && iat > nowS + SKEW_TOLERANCE_S) {
     findings.push({ status: 'warn', code: 'CLOCK_SKEW', text: `issued ${humanDuration(iat - nowS)} in the future by this machine's clock: the clock is behind` });
   }
@@ -118,6 +122,19 @@ async function checkSignature(ctx: Context, decoded: ReturnType<typeof decodeJwt
     return { status: 'unknown', reason: `certificates unreachable (${reason})` };
   }
   return verifySignature(decoded, certs);
+}
+
+// JavaScript dates reach ±8.64e15 ms; a claim beyond that (1e20, 1e308) is not a time anyone can mean.
+const MAX_TIME_S = 8.64e12;
+
+/** A NumericDate claim (RFC 7519 §2) in seconds, or undefined when it is absent or not a usable time. */
+export function timeClaim(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= MAX_TIME_S ? value : undefined;
+}
+
+function describeClaim(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 /** This machine's clock minus Google's (from a response's Date header), in whole seconds. */

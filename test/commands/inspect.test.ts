@@ -89,3 +89,26 @@ for (const [name, input] of garbage) {
     assert.match(result.stderr, /^error \[USAGE_ERROR\]: .+\n  Fix: .+\n$/);
   });
 }
+
+/** An unsigned token with the given claims: the point is what inspect makes of the claims, not the signature. */
+const forged = (claims: object) => `${Buffer.from('{"alg":"RS256","kid":"x"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;
+
+const malformed: [string, object, RegExp][] = [
+  ['exp of 1e20', { iss: 'https://accounts.google.com', aud: 'https://svc.example', exp: 1e20, iat: 1 }, /malformed claim: exp is 100000000000000000000, not a time/],
+  ['exp of 1e308', { iss: 'https://accounts.google.com', aud: 'https://svc.example', exp: 1e308 }, /malformed claim: exp is 1e\+308, not a time/],
+  ['iat of 1e20', { iss: 'https://accounts.google.com', aud: 'https://svc.example', exp: 4_000_000_000, iat: 1e20 }, /malformed claim: iat is 100000000000000000000, not a time/],
+  ['a numeric aud', { iss: 'https://accounts.google.com', aud: 12345, exp: 4_000_000_000 }, /malformed claim: aud is 12345, not a string/],
+  ['an aud of objects', { iss: 'https://accounts.google.com', aud: [{ a: 1 }], exp: 4_000_000_000 }, /malformed claim: aud is \[\{"a":1\}\], not a string/],
+];
+for (const [name, claims, text] of malformed) {
+  test(`inspect: ${name} is a malformed-claim finding, not an unexpected error`, async () => {
+    for (const audience of [[], ['--audience', 'https://svc.example']]) {
+      const human = await idcall(['inspect', forged(claims), ...audience], env());
+      assert.equal(human.code, 4, human.stdout + human.stderr);
+      assert.match(human.stdout, text);
+      assert.doesNotMatch(human.stdout + human.stderr, /unexpected error|Invalid time value/);
+      const report = json(await idcall(['inspect', forged(claims), ...audience, '--json'], env()));
+      assert.ok(report.findings.some((f: { status: string; text: string }) => f.status === 'fail' && text.test(f.text)));
+    }
+  });
+}
