@@ -37,6 +37,17 @@ export async function emulatorCommand(argv: Record<string, unknown>, io: IO, unt
   const port = portOption(argv, 'port');
   const metadataPort = portOption(argv, 'metadata-port');
   const emu = await startEmulator(scenario, { ...(port !== undefined ? { port } : {}), ...(metadataPort !== undefined ? { metadataPort } : {}) });
+  // Files first, banner after: whoever waits for the banner (a script, the README's Quick start) finds env.sh written.
+  let written;
+  if (argv['write-credentials']) {
+    const dir = resolve(String(argv['write-credentials']));
+    try {
+      written = await emu.writeCredentials(dir);
+    } catch (err) {
+      await emu.close();
+      throw new IdcallError('USAGE_ERROR', `--write-credentials ${dir}: ${(err as Error).message}.`, 'Pick a directory of your own that only you can write to (mkdir -m 700 DIR).', { cause: err });
+    }
+  }
   const out = io.stdout;
   out.write(`idcall emulator: Google auth endpoints on 127.0.0.1 (project ${emu.state.scenario.project.id})\n`);
   const rows: [string, string][] = [
@@ -50,8 +61,7 @@ export async function emulatorCommand(argv: Record<string, unknown>, io: IO, unt
     ...Object.entries(emu.urls.services).map(([name, url]): [string, string] => [`service ${name}`, `${url}  (also ${emu.serviceRunUrls[name]![0]})`]),
   ];
   for (const [name, url] of rows) out.write(`  ${name.padEnd(20)} ${url}\n`);
-  if (argv['write-credentials']) {
-    const written = await emu.writeCredentials(resolve(String(argv['write-credentials'])));
+  if (written) {
     out.write(`\nCredential files in ${written.dir}:\n`);
     for (const [kind, path] of Object.entries(written.files)) out.write(`  ${kind.padEnd(20)} ${path}\n`);
     out.write(`\nExport this environment (or: source ${resolve(written.dir, 'env.sh')}):\n`);

@@ -1,6 +1,6 @@
 // `--write-credentials DIR`: one ready credential file per ADC type, each pointing at this emulator.
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { privateDirectory, writePrivateFile } from './private-files.ts';
 import type { EmulatorState } from './state.ts';
 import type { EmulatorUrls } from './index.ts';
 
@@ -56,14 +56,9 @@ export function authorizedUserFile(state: EmulatorState, urls: EmulatorUrls, ema
 }
 
 export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls, dir: string): Promise<WrittenCredentials> {
-  await mkdir(dir, { recursive: true });
+  await privateDirectory(dir, { top: true });
   const files: WrittenCredentials['files'] = {};
-  const write = async (name: string, content: object | string) => {
-    const path = join(dir, name);
-    await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n', { mode: 0o600 });
-    await chmod(path, 0o600);
-    return path;
-  };
+  const write = (name: string, content: object | string, inDir = dir) => writePrivateFile(inDir, name, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n');
   const { project } = state.scenario;
   const impersonationUrl = (email: string) => `${urls.iam}/v1/projects/-/serviceAccounts/${email}:generateAccessToken`;
 
@@ -88,10 +83,11 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
       });
     }
     const gcloudDir = join(dir, 'gcloud');
-    await mkdir(join(gcloudDir, 'configurations'), { recursive: true });
-    await writeFile(join(gcloudDir, 'active_config'), 'default');
-    await writeFile(join(gcloudDir, 'configurations', 'config_default'), `[core]\naccount = ${user.spec.email}\nproject = ${project.id}\n`);
-    await writeFile(join(gcloudDir, 'application_default_credentials.json'), JSON.stringify(authorizedUser, null, 2), { mode: 0o600 });
+    await privateDirectory(gcloudDir, { top: false });
+    await privateDirectory(join(gcloudDir, 'configurations'), { top: false });
+    await write('active_config', 'default', gcloudDir);
+    await write('config_default', `[core]\naccount = ${user.spec.email}\nproject = ${project.id}\n`, join(gcloudDir, 'configurations'));
+    await write('application_default_credentials.json', authorizedUser, gcloudDir);
     files.gcloudConfig = gcloudDir;
   }
 
@@ -127,7 +123,7 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
     CLOUDSDK_AUTH_TOKEN_HOST: urls.token,
     ...(files.gcloudConfig ? { CLOUDSDK_CONFIG: files.gcloudConfig } : {}),
   };
-  await writeFile(join(dir, 'env.sh'), Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n');
+  await write('env.sh', Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n');
   return { dir, files, env };
 }
 
