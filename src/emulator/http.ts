@@ -106,7 +106,9 @@ export async function startServer(
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const url = requestUrl(req.url);
+    // Google's front ends answer a request line no URL parser reads (`//`, `*`) with a 400, and so does this one.
+    if (!url) return void send(res, 400, 'Bad Request', { 'content-type': 'text/plain' });
     const endpoint = classify(url);
     res.setHeader('date', new Date(state.nowMs()).toUTCString());
     res.on('finish', () => state.requests.push({ endpoint, method: req.method ?? 'GET', path: scrubPath(url), status: res.statusCode, at: Date.now() }));
@@ -179,6 +181,15 @@ function applyFault(fault: Fault, req: IncomingMessage, res: ServerResponse): vo
     }
     case 'delay':
       return;
+  }
+}
+
+function requestUrl(raw = '/'): URL | undefined {
+  try {
+    // A path like //host/x would be read as a protocol-relative URL against a base: prefix the origin instead.
+    return /^https?:\/\//i.test(raw) ? new URL(raw) : new URL(`http://127.0.0.1${raw.startsWith('/') ? raw : `/${raw}`}`);
+  } catch {
+    return undefined;
   }
 }
 
