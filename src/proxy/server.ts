@@ -294,7 +294,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         ...(options.connect ? { tls: options.connect as ConnectionOptions } : {}),
         onExchange: (e) => {
           metrics.record(e.status, e.token, e.upstreamMs);
-          log({ time: options.onLog ? new Date().toISOString() : '', host: options.target!.host, ...e });
+          if (options.onLog) log({ time: new Date().toISOString(), host: options.target!.host, ...e });
         },
       })
     : null;
