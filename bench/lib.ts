@@ -43,8 +43,36 @@ export interface LoadResult {
   p99: number;
 }
 
-/** Closed-loop load: `connections` keep-alive clients each sending the next request when the last one answers. */
+/** wrk (Debian's `wrk`) where installed: a C load generator leaves the cores to what is measured. */
+export const HAVE_WRK = (await import('node:child_process')).spawnSync('wrk', ['--version']).error === undefined;
+
+/** Closed-loop load with wrk, or with the built-in generator where wrk is absent; the same shape of result. */
 export async function load(url: string, seconds: number, connections = 32, headers: Record<string, string> = {}): Promise<LoadResult> {
+  return HAVE_WRK ? wrkLoad(url, seconds, connections, headers) : nodeLoad(url, seconds, connections, headers);
+}
+
+async function wrkLoad(url: string, seconds: number, connections: number, headers: Record<string, string>): Promise<LoadResult> {
+  const { execFile } = await import('node:child_process');
+  const args = ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(seconds))}s`, '--latency', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  const out = await new Promise<string>((resolve, reject) => execFile('wrk', args, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => (err ? reject(new Error(`wrk failed: ${stderr.trim() || err.code}`)) : resolve(stdout))));
+  const ms = (text: string | undefined) => {
+    const m = /([\d.]+)(us|ms|s)/.exec(text ?? '');
+    return m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : NaN;
+  };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    requests,
+    errors: non2xx + (socket ? socket.slice(1).reduce((a, n) => a + Number(n), 0) : 0),
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50: ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1]),
+    p99: ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1]),
+  };
+}
+
+/** Closed-loop load: `connections` keep-alive clients each sending the next request when the last one answers. */
+async function nodeLoad(url: string, seconds: number, connections = 32, headers: Record<string, string> = {}): Promise<LoadResult> {
   const origin = new URL(url).origin;
   const path = new URL(url).pathname;
   const pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });

