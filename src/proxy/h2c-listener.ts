@@ -25,13 +25,21 @@ export function shareWithH2c(server: Server, h2: Http2Server): { close(): void }
       undecided.delete(socket);
       socket.setTimeout(0);
       socket.off('data', onData);
+      socket.off('end', onEnd);
       socket.pause();
       socket.unshift(seen);
-      if (h2Preface) h2.emit('connection', socket);
-      else for (const listener of http1) listener.call(server, socket);
+      if (h2Preface) {
+        // node:http's sockets allow half-open connections; HTTP/2 has no use for one, and a client that sent its
+        // preface and went away would otherwise hold the socket (and its session) open until a timeout.
+        socket.allowHalfOpen = false;
+        h2.emit('connection', socket);
+      } else for (const listener of http1) listener.call(server, socket);
       process.nextTick(() => socket.resume());
     };
+    // A client that closes before it has said which protocol it speaks is done: no half-open wait.
+    const onEnd = () => socket.destroy();
     socket.on('data', onData);
+    socket.once('end', onEnd);
     socket.once('close', () => undecided.delete(socket));
     socket.on('error', () => socket.destroy());
   });

@@ -375,3 +375,21 @@ test('idcall proxy --credentials with a world-readable key warns, as call and to
     await side.stop();
   }
 });
+
+test('a client that sends the HTTP/2 preface (or part of it) and goes away leaves no socket behind', async () => {
+  const up = await echoUpstream();
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: new URL(up.url) });
+  const open = () => new Promise<number>((r) => proxy.server.getConnections((_e, n) => r(n)));
+  try {
+    for (const text of ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'PRI * HTTP/2.0\r\n', 'GET / HTTP/1.1\r\n']) {
+      const socket = await rawOpen(portOf(proxy.url), text);
+      await eventually(() => true);
+      socket.end();
+      let n = -1;
+      await eventually(() => (void open().then((c) => (n = c)), n === 0), 5000, `the proxy to close its side after ${JSON.stringify(text)}`);
+    }
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});

@@ -285,8 +285,9 @@ test(`proxy fuzz (seed ${SEED}): 10,000+ HTTP/1.1 requests and HTTP/2 frame sequ
     await eventually(() => reverse.metrics.inflight === 0 && forward.metrics.inflight === 0, 15_000, `inflight to return to 0 after round ${round} (reverse ${reverse.metrics.inflight}, forward ${forward.metrics.inflight})`);
     const health = await fetch(`${reverse.url}/__idcall/health`);
     assert.equal(health.status, 200, 'still up');
-    // Two rounds of warm-up: the allocator's arenas grow through the first one whatever the code does.
-    if (round === 1) {
+    // Three rounds of warm-up: the allocator's arenas grow through the first ones whatever the code does (measured:
+    // flat from the third round on, over twelve).
+    if (round === 2) {
       baseline = rss();
       heapBaseline = process.memoryUsage().heapUsed;
     }
