@@ -57,6 +57,9 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   for (const step of minter.steps) for (const detail of step.details) if (detail.startsWith('[warn] ')) err(`idcall proxy: warning: ${detail.slice(7)}`);
   const cache = cachedMinter(minter, { onRefreshError: (aud, e) => err(`idcall proxy: background refresh for ${aud} failed (${(e as Error).message}); the current token is served until it expires`) });
 
+  // A proxy allocates a little per request and keeps almost nothing: a larger young generation means fewer
+  // scavenges for the same garbage (measured with npm run bench -- proxy / h2c).
+  (await import('node:v8')).setFlagsFromString('--max-semi-space-size=32');
   const { startProxy } = await import('../proxy/server.ts');
   let listeningPort = port;
   const proxy = await startProxy({

@@ -2,7 +2,6 @@
 // undici keep-alive pools upstream, streaming both ways, one cached token per audience; h2c (gRPC) in h2c.ts,
 // CONNECT and upgrades in tunnels.ts, who may use it and where it may go in guards.ts.
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -16,6 +15,7 @@ import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, o
 import { appendVia, endToEnd, placeToken, viaNames, type TokenHeader } from './headers.ts';
 import { acceptH2c } from './h2c.ts';
 import { ProxyMetrics } from './metrics.ts';
+import { relay, type Relay } from './relay.ts';
 import { handleConnect, rawReply, spliceUpgrade, type TunnelPolicy } from './tunnels.ts';
 
 export interface AccessLogEntry {
@@ -86,18 +86,7 @@ interface Refusal {
   message: string;
 }
 
-/** Resolves when `res` can take more, or is gone: waiting on 'drain' alone would wait forever for a closed client. */
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const go = () => {
-      res.off('drain', go);
-      res.off('close', go);
-      resolve();
-    };
-    res.once('drain', go);
-    res.once('close', go);
-  });
-}
+const CLIENT_CLOSED = Object.assign(new Error('the client closed the connection'), { code: 'EIDCALL_CLIENT_CLOSED' });
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { Agent, ProxyAgent } = await importForModernNode(() => import('../core/undici.ts'), 'idcall proxy');
@@ -199,13 +188,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const r = route(req);
     const entry: AccessLogEntry = { time: options.onLog ? new Date().toISOString() : '', method, host: 'host' in r ? r.host : String(req.headers.host ?? ''), path: 'path' in r ? r.path.split('?')[0]! : localPath.split('?')[0]!, status: 0, upstreamMs: null, token: 'none' };
     // A client that goes away before its response is written: cancel the upstream request and free everything.
-    // undici takes an EventEmitter as the signal: far cheaper per request than an AbortController (measured).
-    const cancel = new EventEmitter();
     let clientGone = false;
+    let inFlight: Relay | null = null;
     res.once('close', () => {
       if (res.writableFinished) return;
       clientGone = true;
-      cancel.emit('abort');
+      inFlight?.abort(CLIENT_CLOSED);
     });
     const finish = () => {
       entry.status = clientGone ? 499 : res.statusCode;
@@ -246,31 +234,28 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
 
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const send = (withHeaders: Record<string, string | string[]>) =>
-      dispatcherFor(r.origin).request({ origin: r.origin, path: r.path, method: method as Dispatcher.HttpMethod, headers: withHeaders, body: hasBody ? req : null, signal: cancel });
+    const retryable = Boolean(token && placed && r.audience && IDEMPOTENT.has(method) && !hasBody);
+    const send = (withHeaders: Record<string, string | string[]>, mayRetry: boolean) => {
+      inFlight = relay(dispatcherFor(r.origin), { origin: r.origin, path: r.path, method: method as Dispatcher.HttpMethod, headers: withHeaders, body: hasBody ? req : null }, res, (status, upstreamHeaders) => {
+        // A 401 to a cached token: it may have been revoked or rotated early. Mint afresh once and retry what can be replayed.
+        if (status === 401 && mayRetry) return false;
+        const responseHeaders = endToEnd(upstreamHeaders);
+        responseHeaders.via = appendVia(upstreamHeaders.via, '1.1', viaName);
+        res.writeHead(status, responseHeaders);
+        return true;
+      });
+      return inFlight.done;
+    };
     try {
-      const t0 = performance.now();
-      let upstream = await send(headers);
-      // A 401 to a cached token: it may have been revoked or rotated early. Mint afresh once and retry what can be replayed.
-      if (upstream.statusCode === 401 && token && placed && r.audience && IDEMPOTENT.has(method) && !hasBody) {
-        await upstream.body.dump();
-        options.cache.invalidate(r.audience, token);
-        const again = await options.cache.get(r.audience);
-        headers[placed] = `Bearer ${again.token}`;
+      let relayed = await send(headers, retryable);
+      if (!relayed.written && !clientGone) {
+        options.cache.invalidate(r.audience!, token!);
+        const again = await options.cache.get(r.audience!);
+        headers[placed!] = `Bearer ${again.token}`;
         entry.token = 'retry';
-        upstream = await send(headers);
+        relayed = await send(headers, false);
       }
-      entry.upstreamMs = Math.round((performance.now() - t0) * 100) / 100;
-      const responseHeaders = endToEnd(upstream.headers as Record<string, string | string[]>);
-      responseHeaders.via = appendVia(upstream.headers.via as string | undefined, '1.1', viaName);
-      res.writeHead(upstream.statusCode, responseHeaders);
-      // A plain loop, not stream.pipeline: measured a third faster per request. Leaving it early (the client went)
-      // destroys the upstream body, which cancels that request.
-      for await (const chunk of upstream.body) {
-        if (!res.write(chunk)) await drainedOrClosed(res);
-        if (clientGone) break;
-      }
-      if (!clientGone) res.end();
+      entry.upstreamMs = Math.round(relayed.headersMs * 100) / 100;
     } catch (err) {
       if (clientGone) return finish();
       const code = describeNetworkError(err);
