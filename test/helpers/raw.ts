@@ -38,3 +38,15 @@ export async function eventually(check: () => boolean, ms = 5000, what = 'the co
 
 /** The status code of the first response line in raw HTTP text. */
 export const statusOf = (raw: string) => Number(/^HTTP\/1\.[01] (\d{3})/.exec(raw)?.[1] ?? 0);
+
+/** After an upgrade handshake on `socket`, send "ping" and resolve with everything received once "echo:ping" is back. */
+export function pingThroughUpgrade(socket: Socket): Promise<string> {
+  let received = '';
+  return new Promise((resolve) => {
+    socket.on('data', (d) => {
+      received += d;
+      if (received.includes('\r\n\r\n') && !received.includes('echo:')) socket.write('ping');
+      if (received.includes('echo:ping')) resolve(received);
+    });
+  });
+}

@@ -6,6 +6,7 @@ import { Agent, request } from 'undici';
 import { defaultScenario, issuedSecrets, startEmulator } from '../../src/emulator/index.ts';
 import { assertNoSecrets, emulatorFixture } from '../helpers/cli.ts';
 import { allLogs, proxyFor, upstream } from '../helpers/proxy.ts';
+import { pingThroughUpgrade } from '../helpers/raw.ts';
 
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
@@ -323,14 +324,7 @@ test('websocket upgrades get the token on the handshake, then bytes flow both wa
     const p = new URL(proxy.url);
     const socket = connect(Number(p.port), p.hostname);
     socket.write(`GET /chat HTTP/1.1\r\nHost: ${p.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
-    let received = '';
-    await new Promise<void>((resolve) => {
-      socket.on('data', (d) => {
-        received += d;
-        if (received.includes('\r\n\r\n') && !received.includes('echo:')) socket.write('ping');
-        if (received.includes('echo:ping')) resolve();
-      });
-    });
+    const received = await pingThroughUpgrade(socket);
     assert.match(received, /^HTTP\/1\.1 101/);
     assert.match(handshakeAuth, /^Bearer eyJ/);
     assert.equal(claims(handshakeAuth.slice(7)).aud, target.origin);

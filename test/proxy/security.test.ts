@@ -13,7 +13,7 @@ import { TokenCache } from '../../src/core/token-cache.ts';
 import { hostAllowed } from '../../src/proxy/guards.ts';
 import { assertNoSecrets, closedPort, emulatorFixture, idcall } from '../helpers/cli.ts';
 import { allLogs, proxyFor, sidecar, upstream } from '../helpers/proxy.ts';
-import { eventually, rawExchange, rawOpen, statusOf } from '../helpers/raw.ts';
+import { eventually, pingThroughUpgrade, rawExchange, rawOpen, statusOf } from '../helpers/raw.ts';
 
 const fx = emulatorFixture();
 after(() => assertNoSecrets(allLogs.map((l) => JSON.stringify(l)), issuedSecrets()));
@@ -216,14 +216,7 @@ test('IPv6: --allow-host [::1]:PORT matches, and requests and WebSocket upgrades
     assert.equal((await viaForward(proxy.url, `http://${host}/x`)).body, 'v6');
     assert.ok(hasBearer(seen[0]!), 'the allowlisted IPv6 host got a token');
     const socket = await rawOpen(portOf(proxy.url), `GET http://${host}/chat HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
-    let received = '';
-    await new Promise<void>((resolve) => {
-      socket.on('data', (d) => {
-        received += d;
-        if (received.includes('\r\n\r\n') && !received.includes('echo:')) socket.write('ping');
-        if (received.includes('echo:ping')) resolve();
-      });
-    });
+    await pingThroughUpgrade(socket);
     assert.ok(handshake && hasBearer(handshake));
     socket.destroy();
   } finally {
