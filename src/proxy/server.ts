@@ -86,6 +86,12 @@ interface Refusal {
   message: string;
 }
 
+/** The path of a request target for the access log: absolute-form targets lose scheme and host, all lose the query. */
+function logPath(target: string): string {
+  const path = target.split('?')[0]!;
+  return /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.test(path) ? path.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/' : path;
+}
+
 const CLIENT_CLOSED = Object.assign(new Error('the client closed the connection'), { code: 'EIDCALL_CLIENT_CLOSED' });
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
@@ -186,7 +192,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return void res.end(metrics.prometheus());
     }
     const r = route(req);
-    const entry: AccessLogEntry = { time: options.onLog ? new Date().toISOString() : '', method, host: 'host' in r ? r.host : String(req.headers.host ?? ''), path: 'path' in r ? r.path.split('?')[0]! : localPath.split('?')[0]!, status: 0, upstreamMs: null, token: 'none' };
+    const entry: AccessLogEntry = { time: options.onLog ? new Date().toISOString() : '', method, host: 'host' in r ? r.host : String(req.headers.host ?? ''), path: 'path' in r ? r.path.split('?')[0]! : logPath(localPath), status: 0, upstreamMs: null, token: 'none' };
     // A client that goes away before its response is written: cancel the upstream request and free everything.
     let clientGone = false;
     let inFlight: Relay | null = null;
