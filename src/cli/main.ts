@@ -57,7 +57,7 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
 }
 
 function unexpected(err: unknown): IdcallError {
-  return asIdcallError(err, 'TARGET_ERROR', `idcall hit an unexpected error: ${err instanceof Error ? err.message : String(err)}`, 'Run again with --debug and report the output (it is redacted) at the project\'s issue tracker.');
+  return asIdcallError(err, 'INTERNAL_ERROR', `idcall hit an unexpected error, which is a bug in idcall: ${err instanceof Error ? err.message : String(err)}`, 'Run again with --debug for the details (they are redacted) and report them at the project\'s issue tracker.');
 }
 
 /**

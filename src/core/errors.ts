@@ -23,6 +23,9 @@ export const CAUSE_CODES = [
   'TIMEOUT',
   'TARGET_ERROR',
   'USAGE_ERROR',
+  'SIGNATURE_INVALID',
+  'SIGNATURE_UNVERIFIED',
+  'INTERNAL_ERROR',
 ] as const;
 
 export type CauseCode = (typeof CAUSE_CODES)[number];
@@ -71,12 +74,17 @@ export function exitCodeFor(code: CauseCode, failedStep?: string): number {
     case 'CLOCK_SKEW':
     case 'INVOKER_DENIED':
       return 4;
+    case 'SIGNATURE_INVALID':
+      return 4;
     case 'TARGET_UNREACHABLE':
     case 'TLS_ERROR':
     case 'TIMEOUT':
+    // The certificates could not be fetched: like an unreachable target, a check that could not be made.
+    case 'SIGNATURE_UNVERIFIED':
       return 5;
     case 'NOT_FOUND':
     case 'TARGET_ERROR':
+    case 'INTERNAL_ERROR':
       return 1;
   }
 }

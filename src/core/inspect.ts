@@ -2,6 +2,7 @@
 import { normaliseAudience } from './audience.ts';
 import type { Context } from './context.ts';
 import { exitCodeFor, usageError, type CauseCode } from './errors.ts';
+import { GOOGLE_CERTS_URL } from './transport.ts';
 import { REPORT_VERSION, toRequestRecords, type InspectReport, type Verdict } from './report.ts';
 import { humanDuration, timeClaim, verifyToken } from './verify.ts';
 import { userTokenFix } from './verdict.ts';
@@ -63,18 +64,29 @@ function verdictFor(findings: InspectReport['findings'], kind: InspectReport['ki
   if (kind === 'access_token') {
     return { code: 'AUDIENCE_MISMATCH', summary: 'This is an OAuth access token (ya29.…), not an ID token: Cloud Run rejects it.', fix: 'Mint an ID token instead: idcall token --audience URL (or gcloud auth print-identity-token).' };
   }
-  const order: CauseCode[] = ['TOKEN_EXPIRED', 'AUDIENCE_MISMATCH', 'USER_TOKEN_AUDIENCE', 'CLOCK_SKEW'];
+  // Definite rejections first; an unverified signature only when nothing else is wrong: OK means the signature was checked.
+  const order: CauseCode[] = ['TOKEN_EXPIRED', 'SIGNATURE_INVALID', 'AUDIENCE_MISMATCH', 'USER_TOKEN_AUDIENCE', 'CLOCK_SKEW', 'SIGNATURE_UNVERIFIED'];
   for (const code of order) {
-    const hit = findings.find((f) => f.code === code && (f.status === 'fail' || code === 'USER_TOKEN_AUDIENCE'));
+    const hit = findings.find((f) => f.code === code && (f.status === 'fail' || code === 'USER_TOKEN_AUDIENCE' || code === 'SIGNATURE_UNVERIFIED'));
     if (!hit) continue;
     if (code === 'TOKEN_EXPIRED') return { code, summary: `The token ${hit.text}.`, fix: 'Mint a fresh one: idcall token --audience URL. ID tokens live one hour.' };
+    if (code === 'SIGNATURE_INVALID') {
+      return { code, summary: `A target checking this token would reject it: ${hit.text}.`, fix: 'Use a token Google issued (idcall token --audience URL); if it came from Google, check that --certs-url points at Google\'s certificates.' };
+    }
+    if (code === 'SIGNATURE_UNVERIFIED') {
+      return {
+        code,
+        summary: `The signature was NOT verified (${hit.text.replace(/^signature NOT verified: /, '')}), so idcall cannot say whether a target would accept this token.`,
+        fix: `Let idcall reach ${GOOGLE_CERTS_URL} (or point --certs-url at a copy of it) and run inspect again.`,
+      };
+    }
     if (code === 'USER_TOKEN_AUDIENCE') {
       return { code, summary: `${hit.text}. (Cloud Run accepts gcloud's own client id for development only.)`, fix: userTokenFix(typeof claims.email === 'string' ? claims.email : null, audience ?? 'the service URL') };
     }
     return {
       code,
       summary: `A target checking this token would reject it: ${hit.text}.`,
-      fix: hit.text.startsWith('signature') ? 'Use a token Google issued (idcall token); check --certs-url points at Google\'s certificates.' : `Mint a token for the audience the target expects: idcall token --audience ${audience ?? 'URL'}`,
+      fix: `Mint a token for the audience the target expects: idcall token --audience ${audience ?? 'URL'}`,
     };
   }
   return { code: 'OK', summary: audience ? `Fit for ${audience}.` : 'A valid Google-signed ID token (pass --audience to check it against a target).', fix: '' };

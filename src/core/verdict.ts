@@ -72,6 +72,8 @@ export function verdictForResponse(http: HttpOutcome, verify: VerifyResult | nul
     const skew = pick('CLOCK_SKEW');
     const user = pick('USER_TOKEN_AUDIENCE');
     if (user) return { code: 'USER_TOKEN_AUDIENCE', summary: `${host} answered 401: ${user.text}.`, fix: userTokenFix(principal, audience) };
+    const forged = pick('SIGNATURE_INVALID', 'fail');
+    if (forged) return { code: 'SIGNATURE_INVALID', summary: `${host} answered 401: the token's ${forged.text}.`, fix: 'Mint a fresh token from Google (idcall does on every run); a token that was altered, or signed by something else, is never accepted.' };
     const mismatch = pick('AUDIENCE_MISMATCH', 'fail');
     if (mismatch) {
       return {

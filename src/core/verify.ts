@@ -8,12 +8,8 @@ import type { CauseCode } from './errors.ts';
 
 export const SKEW_TOLERANCE_S = 30;
 
-export interface Finding {
-  status: 'ok' | 'warn' | 'fail';
-  /** Cause code this finding would explain if the target rejects the token. */
-  code?: CauseCode;
-  text: string;
-}
+/** An ok finding has no code; a warn or fail one names the cause it would explain if the target rejects the token. */
+export type Finding = { status: 'ok'; code?: never; text: string } | { status: 'warn' | 'fail'; code?: CauseCode; text: string };
 
 export interface VerifyResult {
   status: StepStatus;
@@ -77,7 +73,7 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
   if (options.expectedAudience !== null) {
     const expected = normaliseAudience(options.expectedAudience);
     if (aud === expected || normaliseAudience(aud) === expected) {
-      findings.push({ status: aud === expected ? 'ok' : 'warn', code: 'AUDIENCE_MISMATCH', text: aud === expected ? `aud matches ${expected}` : `aud ${aud} matches ${expected} only once normalised; Cloud Run compares the exact origin` });
+      findings.push(aud === expected ? { status: 'ok', text: `aud matches ${expected}` } : { status: 'warn', code: 'AUDIENCE_MISMATCH', text: `aud ${aud} matches ${expected} only once normalised; Cloud Run compares the exact origin` });
     } else if (userToken) {
       findings.push({ status: 'warn', code: 'USER_TOKEN_AUDIENCE', text: `aud is the OAuth client ${aud}, not ${expected}: a user's own ID token; a target that checks its audience rejects it` });
     } else {
@@ -101,8 +97,8 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
 
   const signature = await checkSignature(ctx, decoded, options, exchanges);
   if (signature.status === 'valid') findings.push({ status: 'ok', text: 'signature verified against Google\'s certificates' });
-  else if (signature.status === 'invalid') findings.push({ status: 'fail', code: 'AUDIENCE_MISMATCH', text: `signature: ${signature.reason}` });
-  else findings.push({ status: 'warn', text: `signature not checked: ${signature.reason}` });
+  else if (signature.status === 'invalid') findings.push({ status: 'fail', code: 'SIGNATURE_INVALID', text: `signature: ${signature.reason}` });
+  else findings.push({ status: 'warn', code: 'SIGNATURE_UNVERIFIED', text: `signature NOT verified: ${signature.reason}` });
 
   const status: StepStatus = findings.some((f) => f.status === 'fail') ? 'fail' : findings.some((f) => f.status === 'warn') ? 'warn' : 'ok';
   const firstProblem = findings.find((f) => f.status === status);

@@ -33,6 +33,9 @@ after(async () => {
 
 const env = () => ({ HOME: '/nonexistent', IDCALL_CERTS_URL: emu.urls.jwks });
 
+/** An unsigned token with the given claims: the point is what inspect makes of the claims, not the signature. */
+const forged = (claims: object) => `${Buffer.from('{"alg":"RS256","kid":"x"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;
+
 const cases: { name: string; token: () => string; audience?: string; exit: number; code: string; text?: RegExp }[] = [
   { name: 'a fresh token for its audience', token: () => fresh, audience: 'https://svc.example', exit: 0, code: 'OK', text: /expires in (59|60) min/ },
   { name: 'audience normalised: trailing slash, path, default port', token: () => fresh, audience: 'https://svc.example:443/some/path/', exit: 0, code: 'OK' },
@@ -40,7 +43,8 @@ const cases: { name: string; token: () => string; audience?: string; exit: numbe
   { name: 'wrong audience', token: () => fresh, audience: 'https://other.example', exit: 4, code: 'AUDIENCE_MISMATCH', text: /aud is https:\/\/svc\.example, but the target expects https:\/\/other\.example/ },
   { name: 'expired', token: () => expired, exit: 4, code: 'TOKEN_EXPIRED', text: /expired 60 min ago/ },
   { name: 'an opaque access token', token: () => accessToken, audience: 'https://svc.example', exit: 4, code: 'AUDIENCE_MISMATCH', text: /access token/ },
-  { name: 'tampered signature', token: () => fresh.slice(0, -8) + 'AAAAAAAA', audience: 'https://svc.example', exit: 4, code: 'AUDIENCE_MISMATCH', text: /signature/ },
+  { name: 'tampered signature', token: () => fresh.slice(0, -8) + 'AAAAAAAA', audience: 'https://svc.example', exit: 4, code: 'SIGNATURE_INVALID', text: /signature does not match/ },
+  { name: 'a token from another issuer\'s key (unknown kid)', token: () => forged({ iss: 'https://accounts.google.com', aud: 'https://svc.example', exp: 4_000_000_000 }), audience: 'https://svc.example', exit: 4, code: 'SIGNATURE_INVALID', text: /not among Google's current keys/ },
   { name: 'a user token (client-id audience)', token: () => userToken, audience: 'https://svc.example', exit: 4, code: 'USER_TOKEN_AUDIENCE', text: /OAuth client/ },
   { name: 'a whole Authorization header line', token: () => `Authorization: Bearer ${fresh}`, audience: 'https://svc.example', exit: 0, code: 'OK' },
 ];
@@ -68,10 +72,30 @@ test('inspect reads stdin with -', async () => {
   assert.match(out, /Fit for https:\/\/svc\.example/);
 });
 
-test('inspect with certificates unreachable says so and still judges the rest', async () => {
-  const result = await idcall(['inspect', fresh, '--audience', 'https://svc.example'], { ...env(), IDCALL_CERTS_URL: `http://127.0.0.1:${await closedPort()}/certs` });
-  assert.equal(result.code, 0);
-  assert.match(result.stdout, /signature not checked: certificates unreachable/);
+test('inspect with certificates unreachable is never OK: SIGNATURE_UNVERIFIED, exit 5, saying the signature was NOT verified', async () => {
+  for (const token of [fresh, fresh.slice(0, -8) + 'AAAAAAAA']) {
+    const unreachable = { ...env(), IDCALL_CERTS_URL: `http://127.0.0.1:${await closedPort()}/certs` };
+    const result = await idcall(['inspect', token, '--audience', 'https://svc.example'], unreachable);
+    assert.equal(result.code, 5);
+    assert.match(result.stdout, /SIGNATURE_UNVERIFIED/);
+    assert.match(result.stdout, /signature was NOT verified \(certificates unreachable/);
+    assert.doesNotMatch(result.stdout, /OK\s+Fit for/);
+    const report = json(await idcall(['inspect', token, '--audience', 'https://svc.example', '--json'], unreachable));
+    assert.deepEqual([report.ok, report.verdict.code, report.exitCode], [false, 'SIGNATURE_UNVERIFIED', 5]);
+  }
+  // A definite problem still wins over the unverified signature.
+  const wrong = await idcall(['inspect', fresh, '--audience', 'https://other.example'], { ...env(), IDCALL_CERTS_URL: `http://127.0.0.1:${await closedPort()}/certs` });
+  assert.equal(wrong.code, 4);
+  assert.match(wrong.stdout, /AUDIENCE_MISMATCH/);
+});
+
+test('inspect --json: a finding has a code only when it is a warning or a failure', async () => {
+  for (const audience of ['https://svc.example', 'https://other.example']) {
+    const report = json(await idcall(['inspect', fresh, '--audience', audience, '--json'], env()));
+    for (const f of report.findings as { status: string; code?: string }[]) {
+      assert.equal(f.code !== undefined, f.status !== 'ok', JSON.stringify(f));
+    }
+  }
 });
 
 const garbage: [string, string][] = [
@@ -90,8 +114,6 @@ for (const [name, input] of garbage) {
   });
 }
 
-/** An unsigned token with the given claims: the point is what inspect makes of the claims, not the signature. */
-const forged = (claims: object) => `${Buffer.from('{"alg":"RS256","kid":"x"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.c2ln`;
 
 const malformed: [string, object, RegExp][] = [
   ['exp of 1e20', { iss: 'https://accounts.google.com', aud: 'https://svc.example', exp: 1e20, iat: 1 }, /malformed claim: exp is 100000000000000000000, not a time/],
