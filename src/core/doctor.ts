@@ -2,8 +2,9 @@
 // It runs the same discover/load/mint steps as `call`; what it adds is the checks around them.
 import type { Context } from './context.ts';
 import { asIdcallError, exitCodeFor, IdcallError, type CauseCode } from './errors.ts';
+import { stat } from 'node:fs/promises';
 import { describeFileProblem, FileReadError, readBoundedFile, SUBJECT_TOKEN_MAX_BYTES } from './files.ts';
-import { readGcloudSession, readGcloudState } from './gcloud.ts';
+import { readGcloudCredentialAccounts, readGcloudSession, readGcloudState } from './gcloud.ts';
 import { decodeJwtClaims } from './jwt.ts';
 import { mintAccessToken } from './mint.ts';
 import { REPORT_VERSION, toRequestRecords, type RequestRecord, type Shadowed, type Source, type StepStatus, type Verdict } from './report.ts';
@@ -12,6 +13,7 @@ import { discover, type Discovery } from './discover.ts';
 import { GCLOUD_CLIENT_ID } from './token.ts';
 import { GOOGLE_TOKEN_URL, type Exchange } from './transport.ts';
 import { displayProxy, exemptFromProxy, proxyConfigured, proxyFor } from './proxy-env.ts';
+import { userTokenFix } from './verdict.ts';
 import { clockSkewSeconds, describeSkew, humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
 import { normaliseAudience } from './audience.ts';
 
@@ -73,11 +75,15 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
   if (!discovery) {
     checks.push(check('adc', 'ok', 'ADC discovery skipped: --source gcloud uses the gcloud CLI\'s own credentials'));
   } else {
+    const winnerMissing = discovery.winner?.origin !== 'metadata_server' && discovery.winner?.path ? !(await isFile(discovery.winner.path)) : false;
     candidates.forEach((c, i) => {
       const winner = c === discovery.winner;
       const label = c.origin === 'metadata_server' ? `metadata server ${c.path} (${c.via})` : `${c.via} ${c.path}`;
+      // ADC stops at the first source named, even when its file is missing: Google's libraries fail there too.
+      const state = winner ? (winnerMissing ? 'in use, but the file does not exist (ADC fails here; it does not fall back to the next source)' : 'in use') : c.present ? 'present but shadowed' : (c.note ?? 'absent');
       checks.push(
-        check(`adc:${c.origin}`, winner ? 'ok' : c.present ? 'warn' : 'skipped', `${i + 1}. ${label}: ${winner ? 'in use' : c.present ? 'present but shadowed' : (c.note ?? 'absent')}`, {
+        check(`adc:${c.origin}`, winner ? (winnerMissing ? 'fail' : 'ok') : c.present ? 'warn' : 'skipped', `${i + 1}. ${label}: ${state}`, {
+          ...(winner && winnerMissing ? { code: 'CREDENTIALS_FILE_ERROR' as const, fix: `Point ${c.via} at an existing key or credential file, or unset it.` } : {}),
           ...(c.present && !winner ? { fix: `It is never used while the source above it exists; ${c.origin === 'well_known_file' ? 'unset GOOGLE_APPLICATION_CREDENTIALS to use your gcloud login' : 'remove the source above it to use this one'}.` } : {}),
           ...(c.origin === 'metadata_server' ? { requests: toRequestRecords(discovery.exchanges) } : {}),
         }),
@@ -104,6 +110,8 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
         fix: 'Run `gcloud auth application-default login` (or use --source gcloud to borrow the CLI\'s token).',
       }),
     );
+  } else if (ctx.env.CLOUDSDK_CONFIG && !(await isDirectory(gcloud.configDir))) {
+    checks.push(check('gcloud', 'warn', `CLOUDSDK_CONFIG names ${gcloud.configDir}, which does not exist: gcloud and the gcloud-login ADC source find nothing there`, { details: gcloudDetails, fix: 'Unset CLOUDSDK_CONFIG, or point it at your gcloud configuration directory (gcloud info --format="value(config.paths.global_config_dir)").' }));
   } else if (gcloud.problems.length) {
     checks.push(check('gcloud', 'warn', gcloud.problems[0]!, { details: [...gcloudDetails, ...gcloud.problems.slice(1)], fix: `Replace it with gcloud's own file (gcloud config configurations activate default), or point CLOUDSDK_CONFIG elsewhere.` }));
   } else {
@@ -111,6 +119,10 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
   }
 
   if (gcloud.account) {
+    const stored = await readGcloudCredentialAccounts(gcloud.configDir);
+    if (stored && !stored.includes(gcloud.account)) {
+      checks.push(check('gcloud-credentials', 'warn', `gcloud CLI account ${gcloud.account} has no stored credentials (gcloud auth list shows ${stored.length ? stored.join(', ') : 'none'}): every gcloud command as it fails`, { fix: `gcloud auth login ${gcloud.account}` }));
+    }
     const session = await readGcloudSession(gcloud.configDir, gcloud.account);
     if (session?.accessTokenExpiry) {
       const left = (session.accessTokenExpiry - ctx.now()) / 1000;
@@ -163,19 +175,21 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
   }
 
   // An ID token: for the audience asked, or, for impersonation, gcloud's default audience to learn whether generateIdToken is allowed.
-  const impersonating = Boolean(options.impersonate) || resolved?.source?.type === 'impersonated_service_account' || resolved?.source?.type === 'external_account';
+  // --source gcloud: only running gcloud says whether it can produce a token.
+  const impersonating = Boolean(options.impersonate) || resolved?.source?.type === 'impersonated_service_account' || resolved?.source?.type === 'external_account' || options.source === 'gcloud';
   if (resolved && (options.audience !== undefined || impersonating)) {
     const audience = options.audience !== undefined ? normaliseAudience(options.audience) : GCLOUD_CLIENT_ID;
     try {
       const m = await runMint(ctx, resolved, audience, options);
       exchanges.push(...m.minted.exchanges);
+      // A user's own token cannot carry the audience asked for: `token --audience` fails there, so doctor fails too.
       const user = m.minted.userToken && options.audience !== undefined;
       checks.push(
-        check('id-token', user ? 'warn' : 'ok', `${m.step.summary}${options.audience === undefined ? ' (probe with gcloud\'s default audience: generateIdToken is allowed)' : ''}`, {
+        check('id-token', user ? 'fail' : 'ok', user ? `${m.minted.principal ?? 'This user'} is a user account: Google issues a user's ID token for the OAuth client, never for ${audience}` : `${m.step.summary}${options.audience === undefined ? ' (probe with gcloud\'s default audience: generateIdToken is allowed)' : ''}`, {
           durationMs: m.step.durationMs,
           details: m.step.details,
           requests: m.step.requests,
-          ...(user ? { fix: 'A user cannot mint a token for a URL: impersonate a service account (--impersonate-service-account SA).', code: 'USER_TOKEN_AUDIENCE' as const } : {}),
+          ...(user ? { fix: userTokenFix(m.minted.principal, audience), code: 'USER_TOKEN_AUDIENCE' as const } : {}),
         }),
       );
       if (gcloud.account && resolved.source?.type === 'authorized_user') {
@@ -301,3 +315,6 @@ function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { or
   }
   return out;
 }
+
+const isFile = (path: string) => stat(path).then((info) => info.isFile(), () => false);
+const isDirectory = (path: string) => stat(path).then((info) => info.isDirectory(), () => false);

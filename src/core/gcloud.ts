@@ -76,8 +76,8 @@ export async function gcloudIdentityToken(ctx: Context, audience: string, timeou
         const e = err as NodeJS.ErrnoException & { killed?: boolean };
         if (e.code === 'ENOENT') return reject(new IdcallError('NO_CREDENTIALS', 'The gcloud CLI is not installed or not on PATH.', 'Install the Google Cloud CLI, or drop --source gcloud to use Application Default Credentials.', { cause: err }));
         if (e.killed) return reject(new IdcallError('TOKEN_ENDPOINT_ERROR', `\`${command}\` did not finish within ${timeoutMs} ms.`, 'Run it by hand to see what it waits for (a login prompt, a network timeout).', { cause: err }));
-        const line = lastLine(stderr) || `exit status ${String(e.code)}`;
-        return reject(new IdcallError(/login|credentials|reauth/i.test(line) ? 'NO_CREDENTIALS' : 'TOKEN_ENDPOINT_ERROR', `\`${command}\` failed: ${line}`, 'Run `gcloud auth login` (or `gcloud auth activate-service-account`) and try again.', { cause: err }));
+        const line = errorLine(stderr) || `exit status ${String(e.code)}`;
+        return reject(new IdcallError(/login|credentials|reauth|active account|no account/i.test(line) ? 'NO_CREDENTIALS' : 'TOKEN_ENDPOINT_ERROR', `\`${command}\` failed: ${line}`, 'Run `gcloud auth login` (or `gcloud auth activate-service-account`) and try again.', { cause: err }));
       }
       resolve(stdout.trim());
     });
@@ -86,8 +86,31 @@ export async function gcloudIdentityToken(ctx: Context, audience: string, timeou
   return { token, account: state.account, audienceHonoured: serviceAccount, command };
 }
 
-function lastLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1)?.replace(/^ERROR:\s*/, '') ?? '';
+/** gcloud's `ERROR: (group.command) …` line says what went wrong; the lines after it are advice. */
+function errorLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const error = lines.find((l) => l.startsWith('ERROR:')) ?? lines.at(-1) ?? '';
+  return error.replace(/^ERROR:\s*/, '');
+}
+
+/**
+ * The accounts gcloud has credentials for (what `gcloud auth list` lists), from credentials.db; undefined when
+ * that cannot be read here (no node:sqlite, no file). Never throws.
+ */
+export async function readGcloudCredentialAccounts(configDir: string): Promise<string[] | undefined> {
+  try {
+    const path = join(configDir, 'credentials.db');
+    if (!(await stat(path)).isFile()) return undefined;
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      return (db.prepare('SELECT account_id FROM credentials').all() as { account_id: string }[]).map((r) => r.account_id);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
+  }
 }
 
 export interface GcloudSession {
