@@ -1,5 +1,7 @@
 // `idcall call URL`: parse options, run the diagnosis, hand the report to a renderer.
-import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import type { DiagnoseOptions } from '../core/diagnose.ts';
 import { IdcallError, usageError } from '../core/errors.ts';
@@ -23,7 +25,7 @@ export function callBuilder<T>(y: Argv<T>) {
     .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, describe: 'Header that carries the token (default Authorization)' })
     .option('timeout', { type: 'string', describe: 'Bound for the call to the target (default 30s; IDCALL_TIMEOUT)' })
     .option('body', { type: 'string', describe: 'How much of the response body to show: a byte count (default 200) or "full"' })
-    .option('output', { alias: 'o', type: 'string', describe: 'Write the response body to FILE instead of showing it' })
+    .option('output', { alias: 'o', type: 'string', describe: 'Write the response body to FILE instead of showing it (checked before the request is sent; -o - writes it to stdout and the report to stderr)' })
     .option('allow-insecure', { type: 'boolean', describe: 'Allow sending the token over plain http to a non-loopback host' })
     .option('show-token', { type: 'boolean', describe: 'Print the raw token on stderr (it never appears in stdout or --json)' })
     .example('$0 call https://hello-abc123-uc.a.run.app/api', 'Call a private Cloud Run service with ADC')
@@ -34,6 +36,10 @@ export function callBuilder<T>(y: Argv<T>) {
 
 export async function callCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
   const options = await callOptions(argv, io);
+  const output = argv.output as string | undefined;
+  const bodyToStdout = output === '-';
+  // Checked before anything is sent: a POST has had its effect by the time its body could not be saved.
+  if (output !== undefined && !bodyToStdout) await checkOutputPath(output);
   const ctx = contextFor(io, argv);
   // Loaded here, not at the top: yargs imports every command's builder, and only this command needs these.
   const { diagnose } = await import('../core/diagnose.ts');
@@ -41,19 +47,45 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
   registerSecret(outcome.token);
   if (argv['show-token'] && outcome.token) io.stderr.write(`${outcome.token}\n`);
 
-  const output = argv.output as string | undefined;
   let note: string | undefined;
   if (output && outcome.report.response) {
-    await writeFile(output, outcome.body);
-    note = `Response body (${outcome.report.response.bodyBytes} bytes) written to ${output}`;
+    const bytes = outcome.report.response.bodyBytes;
+    if (bodyToStdout) {
+      io.stdout.write(outcome.body);
+      note = `Response body (${bytes} bytes) written to stdout`;
+    } else {
+      // Whatever happens to the file, the report of a request that was sent is never lost.
+      note = await writeFile(output, outcome.body).then(
+        () => `Response body (${bytes} bytes) written to ${output}`,
+        (err: NodeJS.ErrnoException) => `Response body (${bytes} bytes) could NOT be written to ${output} (${err.code ?? err.message}).`,
+      );
+    }
   }
-  if (argv.json) io.stdout.write(renderJson(outcome.report));
+  // With -o - the body owns stdout, so the report goes to stderr.
+  const reportTo = bodyToStdout ? io.stderr : io.stdout;
+  if (argv.json) reportTo.write(renderJson(outcome.report));
   else {
     const { renderCallReport } = await import('../render/table.ts');
-    const excerpt = output || !outcome.report.response ? null : outcome.body.toString('utf8');
-    io.stdout.write(renderCallReport(outcome.report, styleFor(io, argv), { excerpt, ...(note ? { note } : {}) }));
+    const excerpt = output || !outcome.report.response ? null : outcome.body;
+    reportTo.write(renderCallReport(outcome.report, styleFor(io, argv), { excerpt, ...(note ? { note } : {}) }));
   }
   return outcome.report.exitCode;
+}
+
+/** -o FILE must be somewhere a file can be written: not a directory, in a directory that exists and is writable. */
+async function checkOutputPath(path: string): Promise<void> {
+  const target = resolve(path);
+  const info = await stat(target).catch(() => null);
+  const fix = 'Give -o a file path in a directory you can write to, or -o - for stdout.';
+  if (info?.isDirectory()) throw usageError(`-o ${path} is a directory; the response body needs a file name.`, fix);
+  if (info) {
+    if (!(await access(target, constants.W_OK).then(() => true, () => false))) throw usageError(`-o ${path} cannot be written (permission denied).`, fix);
+    return;
+  }
+  const parent = dirname(target);
+  const dir = await stat(parent).catch(() => null);
+  if (!dir?.isDirectory()) throw usageError(`-o ${path}: the directory ${parent} does not exist.`, fix);
+  if (!(await access(parent, constants.W_OK).then(() => true, () => false))) throw usageError(`-o ${path}: the directory ${parent} cannot be written to (permission denied).`, fix);
 }
 
 async function callOptions(argv: Record<string, unknown>, io: IO): Promise<DiagnoseOptions> {

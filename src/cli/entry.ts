@@ -11,12 +11,29 @@ export async function main(args = process.argv.slice(2)): Promise<void> {
   }
   const { nodeTooOld, MIN_NODE_MAJOR, run, processIO } = await import('./program.ts');
   if (nodeTooOld()) process.stderr.write(`idcall: warning: Node.js ${process.versions.node} is older than the supported ${MIN_NODE_MAJOR}; some commands will fail.\n`);
+  // A reader that went away (`idcall call … | head -c 10`) ends the command quietly, as a Unix tool killed by SIGPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(141) : undefined));
+  }
   const stop = new Promise((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    // proxy and emulator shut down gracefully on the first signal (and at once on a second); every other command
+    // stops at once, 130 for Ctrl-C and 143 for SIGTERM, with its report never half-written (it is one write).
+    const longRunning = LONG_RUNNING.has(args[0] ?? '');
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (longRunning && !stopping) {
+        stopping = true;
+        return resolve(signal);
+      }
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
   process.exitCode = await run(args, processIO(), { until: stop });
 }
+
+const LONG_RUNNING = new Set(['proxy', 'emulator']);
 
 /** The version, or help for `idcall [COMMAND] --help`, from dist/help.json (written by `npm run build`). */
 export function fastAnswer(args: string[]): string | undefined {

@@ -1,0 +1,101 @@
+// What a user keeps after the request was sent: -o checked before sending, -o - for pipes, bodies that cannot drive
+// the terminal, Ctrl-C and SIGTERM that stop a call at once, and a closed stdout that ends it quietly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cleanEnv, emulatorFixture, idcall } from '../helpers/cli.ts';
+import { upstream } from '../helpers/proxy.ts';
+import { eventually } from '../helpers/raw.ts';
+
+const fx = emulatorFixture();
+const env = () => cleanEnv(fx.dir.path, { GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: fx.emu.urls.jwks });
+
+test('-o naming a directory or a path in a missing directory is a USAGE_ERROR before anything is sent', async () => {
+  const up = await upstream((_req, res) => res.end('body'));
+  try {
+    const dir = join(fx.dir.path, 'out-dir');
+    await mkdir(dir, { recursive: true });
+    for (const [target, text] of [
+      [dir, /is a directory/],
+      [join(fx.dir.path, 'missing', 'dir', 'x'), /does not exist/],
+    ] as const) {
+      const result = await idcall(['call', `${up.url}/`, '-X', 'POST', '-d', 'x', '-o', target], env());
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, text);
+    }
+    assert.equal(up.seen.length, 0, 'the target was never called');
+  } finally {
+    await up.close();
+  }
+});
+
+test('-o - writes the body to stdout and the report to stderr', async () => {
+  const up = await upstream((_req, res) => res.end('just the body'));
+  try {
+    const result = await idcall(['call', `${up.url}/`, '-o', '-'], env());
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, 'just the body');
+    assert.match(result.stderr, /OK .*answered 200/);
+    assert.match(result.stderr, /written to stdout/);
+  } finally {
+    await up.close();
+  }
+});
+
+test('a body with escape sequences, C1 controls or bidi overrides is shown escaped; a binary body is not shown', async () => {
+  const bodies: Record<string, Buffer> = {
+    '/ansi': Buffer.from('\u001b]0;pwned\u0007\u001b[31mred\rover\u009b2J\u202egnp.exe'),
+    '/binary': Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0xff]),
+  };
+  const up = await upstream((req, res) => res.end(bodies[req.url!]));
+  try {
+    const ansi = await idcall(['call', `${up.url}/ansi`], env());
+    assert.doesNotMatch(ansi.stdout, /[\u001b\u0007\r\u009b\u202e]/, 'no raw control character reaches the terminal');
+    assert.match(ansi.stdout, /\\x1b\]0;pwned\\x07\\x1b\[31mred\\x0dover\\x9b2J\\u202egnp\.exe/);
+    const binary = await idcall(['call', `${up.url}/binary`], env());
+    assert.match(binary.stdout, /Response body: binary, 7 bytes \(use -o FILE to save it\)/);
+  } finally {
+    await up.close();
+  }
+});
+
+function spawnCall(args: string[]) {
+  const child = spawn(process.execPath, ['src/cli/entry.ts', ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (c) => (stdout += c));
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, exit, stdout: () => stdout };
+}
+
+for (const [signal, status] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  test(`${signal} stops a call to a slow service at once: exit ${status}, nothing half-written`, { timeout: 30_000 }, async () => {
+    const up = await upstream(() => {}); // never answers
+    try {
+      const run = spawnCall(['call', `${up.url}/slow`]);
+      await eventually(() => up.seen.length === 1, 15_000, 'the request to reach the service');
+      run.child.kill(signal);
+      assert.equal(await run.exit, status);
+      assert.equal(run.stdout(), '');
+    } finally {
+      await up.close();
+    }
+  });
+}
+
+test('a closed stdout (| head -c 10) ends the command quietly, without an EPIPE stack trace', { timeout: 30_000 }, async () => {
+  const up = await upstream((_req, res) => res.end('x'.repeat(4 * 1024 * 1024)));
+  try {
+    const child = spawn('bash', ['-c', `"${process.execPath}" src/cli/entry.ts call ${up.url}/ --body full | head -c 10 > /dev/null`], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    await new Promise((r) => child.once('exit', r));
+    assert.doesNotMatch(stderr, /EPIPE|Error|at /);
+  } finally {
+    await up.close();
+  }
+});
