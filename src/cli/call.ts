@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import type { DiagnoseOptions } from '../core/diagnose.ts';
 import { IdcallError, usageError } from '../core/errors.ts';
+import { parseTargetUrl, refusePlainHttp } from '../core/audience.ts';
 import { readBoundedFile } from '../core/files.ts';
 import { renderJson } from '../render/json.ts';
 import { registerSecret } from '../core/redact.ts';
@@ -113,6 +114,8 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
   const method = (argv.method as string | undefined) ?? (data ? 'POST' : 'GET');
   if (!/^[A-Za-z]+$/.test(method)) throw usageError(`--method ${JSON.stringify(method)} is not an HTTP method.`, 'Use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.');
   const audience = setting(argv, 'audience');
+  // A URL mistake is one usage line before anything runs, not a table of skipped steps.
+  refusePlainHttp(parseTargetUrl(String(argv.url ?? ''), audience).url, Boolean(argv['allow-insecure']));
   return {
     ...sourceOptions(argv),
     url: String(argv.url ?? ''),

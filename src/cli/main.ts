@@ -1,6 +1,7 @@
 // idcall's entry point: yargs wiring, one dispatch, and the one place where errors become exit statuses.
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
+import { looksLikeSchemelessUrl } from '../core/audience.ts';
 import { asIdcallError, exitCodeFor, IdcallError, usageError } from '../core/errors.ts';
 import { REPORT_VERSION } from '../core/report.ts';
 import { renderJson } from '../render/json.ts';
@@ -36,7 +37,9 @@ export interface RunOptions {
 
 export async function run(rawArgs: string[], io: IO = processIO(), runOptions: RunOptions = {}): Promise<number> {
   // `idcall https://…` is shorthand for `idcall call https://…`.
-  const args = rawArgs[0] && /^[a-z][a-z0-9+.-]*:\/\//i.test(rawArgs[0]) ? ['call', ...rawArgs] : rawArgs;
+  // (A URL without its scheme, `idcall 127.0.0.1:8080`, goes to call too, whose URL check says what to type.)
+  const first = rawArgs[0];
+  const args = first && !(first in COMMANDS) && (/^[a-z][a-z0-9+.-]*:\/\//i.test(first) || looksLikeSchemelessUrl(first)) ? ['call', ...rawArgs] : rawArgs;
   const wantsJson = args.includes('--json');
   const debug = args.includes('--debug');
   try {

@@ -1,5 +1,24 @@
 // The audience a Cloud Run target expects: the URL's origin, no path, no trailing slash, no default port.
+import { isLoopback } from './addresses.ts';
 import { usageError } from './errors.ts';
+
+/** `host:port` or `host:port/path` with no scheme in front. */
+const HOST_PORT = /^[\w.-]+:\d+(?:[/?#]|$)/;
+
+/** Whether a command-line word is a URL without its scheme (`127.0.0.1:8080`, `hello-abc.a.run.app/api`). */
+export function looksLikeSchemelessUrl(word: string): boolean {
+  return HOST_PORT.test(word) || /^(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?(?:[/?#]|$)/i.test(word) || /^\d+\.\d+\.\d+\.\d+(?:[:/]|$)/.test(word);
+}
+
+/** Reject what can never carry a token safely: plain http to anything but loopback, unless the user says so. */
+export function refusePlainHttp(url: URL, allowInsecure: boolean): void {
+  if (url.protocol === 'http:' && !isLoopback(url.hostname) && !allowInsecure) {
+    throw usageError(
+      `Refusing to send a token over plain http to ${url.host}: anyone on the path could replay it.`,
+      'Use the https:// URL, or pass --allow-insecure if this network is trusted (a local proxy, a test host).',
+    );
+  }
+}
 
 /** Normalise an http(s) URL to its origin; anything else (a client id, a custom audience) is left as is. */
 export function normaliseAudience(value: string): string {
@@ -21,8 +40,12 @@ export interface Target {
 export function parseTargetUrl(raw: string, audienceFlag?: string): Target {
   const value = raw.trim();
   if (value === '') throw usageError('URL is empty.', 'Pass the full URL, for example https://hello-abc123-uc.a.run.app/api');
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(value)) {
-    throw usageError(`URL "${value}" has no scheme.`, `Pass the full URL, for example https://${value.replace(/^\/+/, '')}`);
+  // `localhost:8080/api` parses as a URL with the scheme "localhost:": a host and port without a scheme is what was meant.
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(value) || HOST_PORT.test(value)) {
+    const bare = value.replace(/^\/+/, '');
+    const host = bare.replace(/^\[([^\]]*)\].*$/, '$1').replace(/[:/?#].*$/, '');
+    const scheme = isLoopback(host) ? 'http' : 'https';
+    throw usageError(`URL "${value}" has no scheme.`, `Pass the full URL: ${scheme}://${bare}${scheme === 'http' ? ' (plain http is fine for loopback)' : ''}`);
   }
   let url: URL;
   try {

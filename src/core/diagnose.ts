@@ -1,8 +1,7 @@
 // `idcall call`: discover → load → mint → verify → call → verdict, as one Report.
-import { isLoopback } from './addresses.ts';
-import { parseTargetUrl } from './audience.ts';
+import { parseTargetUrl, refusePlainHttp } from './audience.ts';
 import type { Context } from './context.ts';
-import { asIdcallError, exitCodeFor, IdcallError, usageError } from './errors.ts';
+import { asIdcallError, exitCodeFor, IdcallError } from './errors.ts';
 import { REPORT_VERSION, type CallReport, type Step, type Verdict } from './report.ts';
 import { obtainToken } from './obtain.ts';
 import { displayProxy, proxyFor } from './proxy-env.ts';
@@ -61,12 +60,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   let target;
   try {
     target = parseTargetUrl(options.url, options.audience);
-    if (target.url.protocol === 'http:' && !isLoopback(target.url.hostname) && !options.allowInsecure) {
-      throw usageError(
-        `Refusing to send a token over plain http to ${target.url.host}: anyone on the path could replay it.`,
-        'Use the https:// URL, or pass --allow-insecure if this network is trusted (a local proxy, a test host).',
-      );
-    }
+    refusePlainHttp(target.url, Boolean(options.allowInsecure));
   } catch (err) {
     return finish(fromError(asIdcallError(err, 'USAGE_ERROR')));
   }

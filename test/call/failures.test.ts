@@ -95,6 +95,9 @@ const cases: Case[] = [
   { name: 'target refuses connections', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) }), url: `http://127.0.0.1:${await closedPort()}/`, args: ['--audience', 'http://x.example'] }), code: 'TARGET_UNREACHABLE', exit: 5, failedStep: 'call' },
   { name: 'target hangs past --timeout', setup: async () => ({ env: env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) }), url: `http://${hole.host}/`, args: ['--timeout', '300'] }), code: 'TIMEOUT', exit: 5, failedStep: 'call' },
   { name: 'URL without scheme', setup: async () => ({ env: env(), url: 'hello-abc123-uc.a.run.app/api' }), code: 'USAGE_ERROR', exit: 2, fix: /https:\/\/hello-abc123-uc\.a\.run\.app\/api/ },
+  { name: 'host:port without scheme, on loopback', setup: async () => ({ env: env(), url: '127.0.0.1:8080/api' }), code: 'USAGE_ERROR', exit: 2, fix: /http:\/\/127\.0\.0\.1:8080\/api/ },
+  { name: 'localhost:port without scheme', setup: async () => ({ env: env(), url: 'localhost:8080/api' }), code: 'USAGE_ERROR', exit: 2, fix: /http:\/\/localhost:8080\/api/ },
+  { name: 'an ftp URL', setup: async () => ({ env: env(), url: 'ftp://files.example/x' }), code: 'USAGE_ERROR', exit: 2, summary: /only http and https/ },
   { name: 'plain http to a remote host', setup: async () => ({ env: env(), url: 'http://hello-abc123-uc.a.run.app/' }), code: 'USAGE_ERROR', exit: 2, fix: /--allow-insecure/ },
   { name: 'METADATA_SERVER_DETECTION=bogus', setup: async () => ({ env: env({ METADATA_SERVER_DETECTION: 'bogus' }) }), code: 'USAGE_ERROR', exit: 2, summary: /METADATA_SERVER_DETECTION/ },
   { name: 'GCE_METADATA_HOST with a path', setup: async () => ({ env: env({ GCE_METADATA_HOST: '127.0.0.1:1/computeMetadata/v1' }) }), code: 'USAGE_ERROR', exit: 2, summary: /GCE_METADATA_HOST/ },
@@ -114,7 +117,9 @@ for (const c of cases) {
     if (c.summary) assert.match(report.verdict.summary, c.summary);
     if (c.fix) assert.match(report.verdict.fix, c.fix);
     assert.ok(report.verdict.fix.length > 0, 'every failure has a fix');
-    assert.match(table.stdout, new RegExp(`${c.code}`));
+    assert.match(table.stdout + table.stderr, new RegExp(`${c.code}`));
+    // A usage mistake is one error line before anything runs, never a table of skipped steps.
+    if (c.code === 'USAGE_ERROR' && url !== undefined) assert.match(table.stdout + table.stderr, /^error \[USAGE_ERROR\]: [^\n]+\n  Fix: [^\n]+\n$/);
     assert.ok(!/\n\s+at /.test(table.stdout + table.stderr + result.stderr), 'no stack trace');
     assertNoSecrets([table.stdout, table.stderr, result.stdout, result.stderr], emu.secrets());
   });
@@ -180,4 +185,10 @@ test('call: a token endpoint answering 503 is TOKEN_ENDPOINT_ERROR blamed on min
   } finally {
     emu.setFaults([]);
   }
+});
+
+test('the shorthand `idcall 127.0.0.1:8080` gets the same guidance as call, not "Unknown argument"', async () => {
+  const result = await idcall(['127.0.0.1:8080'], env());
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^error \[USAGE_ERROR\]: URL "127\.0\.0\.1:8080" has no scheme\.\n  Fix: Pass the full URL: http:\/\/127\.0\.0\.1:8080/);
 });
