@@ -10,7 +10,7 @@ import { readBoundedFile } from '../core/files.ts';
 import { renderJson } from '../render/json.ts';
 import { registerSecret } from '../core/redact.ts';
 import { contextFor, type IO } from './io.ts';
-import { parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
+import { canonicalHeaderName, parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
 import { styleFor } from './render.ts';
 
 // -d @FILE is held in memory to be sent (and replayed on no retry): bounded like every file idcall reads.
@@ -22,8 +22,8 @@ export function callBuilder<T>(y: Argv<T>) {
     .option('audience', { type: 'string', describe: 'Token audience (default: the URL\'s origin); for custom domains and custom audiences' })
     .option('method', { alias: 'X', type: 'string', describe: 'HTTP method (default GET, or POST with --data)' })
     .option('header', { alias: 'H', type: 'string', array: true, describe: "Request header 'Name: value' (repeatable)" })
-    .option('data', { alias: 'd', type: 'string', describe: 'Request body, or @FILE to read it from a file' })
-    .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, describe: 'Header that carries the token (default Authorization)' })
+    .option('data', { alias: 'd', type: 'string', describe: 'Request body, @FILE to read it from a file, or @- from standard input' })
+    .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, coerce: canonicalHeaderName, describe: 'Header that carries the token (default Authorization; any letter case)' })
     .option('timeout', { type: 'string', describe: 'Bound for the call to the target (default 30s; IDCALL_TIMEOUT)' })
     .option('body', { type: 'string', describe: 'How much of the response body to show: a byte count (default 200) or "full"' })
     .option('output', { alias: 'o', type: 'string', describe: 'Write the response body to FILE instead of showing it (checked before the request is sent; -o - writes it to stdout and the report to stderr)' })
@@ -73,6 +73,19 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
   return outcome.report.exitCode;
 }
 
+/** `-d @-`: the body from standard input (curl's spelling), bounded like a file. */
+async function readStdin(io: IO, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of io.stdin) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    total += buf.length;
+    if (total > maxBytes) throw usageError(`--data @-: standard input is larger than ${maxBytes / 1024 / 1024} MB.`, 'Send a smaller body, or stream a large one with curl and a token from idcall token.');
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
 /** -o FILE must be somewhere a file can be written: not a directory, in a directory that exists and is writable. */
 async function checkOutputPath(path: string): Promise<void> {
   const target = resolve(path);
@@ -100,7 +113,9 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
   let data: Buffer | undefined;
   const rawData = argv.data as string | undefined;
   if (rawData !== undefined) {
-    if (rawData.startsWith('@')) {
+    if (rawData === '@-') {
+      data = await readStdin(io, DATA_MAX_BYTES);
+    } else if (rawData.startsWith('@')) {
       try {
         data = (await readBoundedFile(rawData.slice(1), DATA_MAX_BYTES)).bytes;
       } catch (err) {

@@ -1,5 +1,6 @@
 // `idcall emulator`: run the local Google auth emulator until interrupted.
 import { readBoundedFile } from '../core/files.ts';
+import { listenOrExplain } from './listen.ts';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { IdcallError, usageError } from '../core/errors.ts';
@@ -18,7 +19,7 @@ export function emulatorBuilder<T>(y: Argv<T>) {
 export async function emulatorCommand(argv: Record<string, unknown>, io: IO, until: Promise<unknown>): Promise<number> {
   const { normaliseScenario, ScenarioError } = await import('../emulator/scenario.ts');
   const { startEmulator } = await import('../emulator/index.ts');
-  let scenario;
+  let scenario: import('../emulator/scenario.ts').Scenario | undefined;
   if (argv.scenario) {
     const path = String(argv.scenario);
     let text: string;
@@ -36,7 +37,9 @@ export async function emulatorCommand(argv: Record<string, unknown>, io: IO, unt
   }
   const port = portOption(argv, 'port');
   const metadataPort = portOption(argv, 'metadata-port');
-  const emu = await startEmulator(scenario, { ...(port !== undefined ? { port } : {}), ...(metadataPort !== undefined ? { metadataPort } : {}) });
+  const emu = await listenOrExplain(`--port ${port ?? 0} / --metadata-port ${metadataPort ?? 0}`, '--port and --metadata-port with other ports (or leave them out for free ones)', () =>
+    startEmulator(scenario, { ...(port !== undefined ? { port } : {}), ...(metadataPort !== undefined ? { metadataPort } : {}) }),
+  );
   // Files first, banner after: whoever waits for the banner (a script, the README's Quick start) finds env.sh written.
   let written;
   if (argv['write-credentials']) {

@@ -40,6 +40,11 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
   // (A URL without its scheme, `idcall 127.0.0.1:8080`, goes to call too, whose URL check says what to type.)
   const first = rawArgs[0];
   const args = first && !(first in COMMANDS) && (/^[a-z][a-z0-9+.-]*:\/\//i.test(first) || looksLikeSchemelessUrl(first)) ? ['call', ...rawArgs] : rawArgs;
+  // `completion zsh` / `completion bash`: yargs picks the script by $SHELL, so the word sets it.
+  if (args[0] === 'completion' && (args[1] === 'zsh' || args[1] === 'bash')) {
+    process.env.SHELL = `/bin/${args[1]}`;
+    args.splice(1, 1);
+  }
   const wantsJson = args.includes('--json');
   const debug = args.includes('--debug');
   try {
@@ -54,7 +59,7 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
     if (wantsJson) {
       io.stdout.write(renderJson({ version: REPORT_VERSION, ok: false, verdict: { code: error.code, summary: error.message, fix: error.fix }, exitCode: exitCodeFor(error.code) }));
     }
-    printError(io, error, styleFor(io, { color: !args.includes('--no-color') }), debug);
+    printError(io, error, styleFor(io, args.includes('--no-color') ? { color: false } : args.includes('--color') ? { color: true } : {}), debug);
     return exitCodeFor(error.code);
   }
 }
@@ -81,6 +86,8 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
   const { withGlobalOptions } = await import('./options.ts');
   const builders = await buildersFor(args);
   let failure: IdcallError | undefined;
+  // The matched command's options, as the middleware saw them: what a misspelt flag is compared with.
+  let known: OptionTable | undefined;
   const parser = withGlobalOptions(yargs(args))
     .scriptName('idcall')
     .usage('$0 <command> [options]\n\nCall private Google-authenticated URLs (Cloud Run, Cloud Functions) from anywhere, and know exactly why it fails.')
@@ -96,16 +103,19 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     .exitProcess(false)
     .version(VERSION)
     .help()
+    .alias('h', 'help')
+    .recommendCommands()
     // yargs renders (and caches) the help text on every run; wrapping it is most of that cost, so wrap only when shown.
     .wrap(args.includes('--help') ? Math.min(110, io.stdout.columns ?? 100) : null)
     .epilogue('Exit status: 0 2xx, 1 other non-2xx, 2 usage error, 3 no usable credentials or token, 4 target rejected the token, 5 target unreachable or timed out.\nDocs: docs/commands.md, docs/troubleshooting.md')
     // Middleware sees the matched command's own options, so IDCALL_* fills exactly the flags that command has.
     .middleware(((argv: Record<string, any>, y: { getOptions(): OptionTable }) => {
-      withEnvironment(argv, io.env, y.getOptions());
+      known = y.getOptions();
+      withEnvironment(argv, io.env, known);
     }) as never, true)
     .fail((message, err) => {
       // yargs' messages span lines; ours are one line each.
-      failure = err ? asIdcallError(err, 'USAGE_ERROR') : usageError((message ?? 'Invalid arguments.').replace(/\s*\n\s*/g, ' '));
+      failure = err ? asIdcallError(err, 'USAGE_ERROR') : usageError((message ?? 'Invalid arguments.').replace(/\s*\n\s*/g, ' '), didYouMean(args, message ?? '', known));
     });
   let output = '';
   const argv = await parser.parseAsync(args, {}, (_err: unknown, _argv: unknown, out: string) => {
@@ -118,6 +128,42 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     return null;
   }
   return argv as Record<string, any>;
+}
+
+/** "Did you mean …" for a misspelt command or flag, from what yargs knows; the generic advice otherwise. */
+function didYouMean(args: string[], message: string, known: OptionTable | undefined): string {
+  const first = args[0] ?? '';
+  const commands = Object.keys(COMMANDS);
+  if (first && !first.startsWith('-') && !(first in COMMANDS)) {
+    const near = closest(first, [...commands, 'completion']);
+    if (near) return `Did you mean \`idcall ${near}\`? Run \`idcall --help\` for the commands.`;
+  }
+  const unknown = /Unknown arguments?: (.+)$/.exec(message.trim())?.[1]?.split(/,\s*/) ?? [];
+  const flags = Object.keys(known?.key ?? {}).filter((k) => k.length > 1);
+  for (const word of unknown) {
+    const near = closest(word.replace(/^-+/, ''), flags);
+    if (near) return `Did you mean --${near}? Run \`idcall ${commands.includes(first) ? `${first} ` : ''}--help\` for the options.`;
+  }
+  return 'Run `idcall --help` for usage.';
+}
+
+/** The candidate within two edits of `word`, if exactly one is nearest. */
+function closest(word: string, candidates: string[]): string | undefined {
+  const distance = (a: string, b: string) => {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let previous = row[0]!;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const current = row[j]!;
+        row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+        previous = current;
+      }
+    }
+    return row[b.length]!;
+  };
+  const scored = candidates.map((c) => [c, distance(word.toLowerCase(), c.toLowerCase())] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1]);
+  return scored[0] && scored[0][1] !== scored[1]?.[1] ? scored[0][0] : undefined;
 }
 
 /** Configuration order: flag, then IDCALL_<FLAG_NAME> from the environment, then the default. */

@@ -86,3 +86,9 @@ export function sourceOptions(argv: Raw): SourceOptions {
 function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
 }
+
+/** Header names are case-insensitive (RFC 9110 §5.1): `--header-name x-serverless-authorization` is the same choice. */
+export function canonicalHeaderName(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  return ['Authorization', 'X-Serverless-Authorization'].find((name) => name.toLowerCase() === value.trim().toLowerCase()) ?? value;
+}

@@ -3,12 +3,13 @@ import type { Argv } from 'yargs';
 import { isLoopback } from '../core/addresses.ts';
 import { normaliseAudience, parseTargetUrl } from '../core/audience.ts';
 import { usageError } from '../core/errors.ts';
+import { listenOrExplain } from './listen.ts';
 import { displayProxy, proxyFor } from '../core/proxy-env.ts';
 import { redact } from '../core/redact.ts';
 import { metadataHostsFrom, parseHostPort } from '../proxy/guards.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';
-import { parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
+import { canonicalHeaderName, parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
 
 export function proxyBuilder<T>(y: Argv<T>) {
   return withSourceOptions(y)
@@ -22,7 +23,7 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .option('allow-insecure', { type: 'boolean', describe: 'Allow sending tokens over plain http to a non-loopback host (--target http://…, --no-upgrade-http)' })
     .option('upgrade-http', { type: 'boolean', default: true, describe: 'Forward mode: send plain-http requests for allowed hosts upstream over https (--no-upgrade-http keeps http)' })
     .option('h2c', { type: 'boolean', describe: 'Reverse mode: also accept HTTP/2 cleartext (gRPC) on the same port, sent upstream over HTTP/2' })
-    .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, describe: 'Header that carries the token (default Authorization; a client\'s own Authorization is always kept)' })
+    .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, coerce: canonicalHeaderName, describe: 'Header that carries the token (default Authorization; a client\'s own Authorization is always kept)' })
     .option('log-format', { choices: ['text', 'json', 'none'] as const, describe: 'Access log on stderr (default text)' })
     .option('upstream-timeout', { type: 'string', describe: 'Upstream limit for response headers and idle body (default 60s)' })
     .option('shutdown-timeout', { type: 'string', describe: 'How long SIGTERM waits for in-flight requests (default 10s)' })
@@ -62,25 +63,27 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   (await import('node:v8')).setFlagsFromString('--max-semi-space-size=32');
   const { startProxy } = await import('../proxy/server.ts');
   let listeningPort = port;
-  const proxy = await startProxy({
-    mode: forward ? 'forward' : 'reverse',
-    ...(target ? { target } : {}),
-    ...(audience ? { audience } : {}),
-    allowHosts,
-    strict: Boolean(argv.strict),
-    upgradeHttp,
-    allowOrigins: ((argv['allow-origin'] as string[] | undefined) ?? []).map(parseOrigin),
-    metadataHosts: metadataHostsFrom(io.env),
-    headerName: (argv['header-name'] as 'Authorization' | 'X-Serverless-Authorization' | undefined) ?? 'Authorization',
-    host,
-    port,
-    cache,
-    upstreamTimeoutMs: parseDuration(argv['upstream-timeout'] as string | undefined, 60_000, 'upstream-timeout'),
-    shutdownTimeoutMs: parseDuration(argv['shutdown-timeout'] as string | undefined, 10_000, 'shutdown-timeout'),
-    upstreamProxy: (origin) => upstreamProxy(origin, io.env, listeningPort),
-    h2c: Boolean(argv.h2c),
-    ...(format === 'none' ? {} : { onLog: (e: AccessLogEntry) => io.stderr.write(redact(format === 'json' ? JSON.stringify(e) : textLine(e)) + '\n') }),
-  });
+  const proxy = await listenOrExplain(`--listen ${host}:${port}`, '--listen HOST:PORT with another port', () =>
+    startProxy({
+      mode: forward ? 'forward' : 'reverse',
+      ...(target ? { target } : {}),
+      ...(audience ? { audience } : {}),
+      allowHosts,
+      strict: Boolean(argv.strict),
+      upgradeHttp,
+      allowOrigins: ((argv['allow-origin'] as string[] | undefined) ?? []).map(parseOrigin),
+      metadataHosts: metadataHostsFrom(io.env),
+      headerName: (argv['header-name'] as 'Authorization' | 'X-Serverless-Authorization' | undefined) ?? 'Authorization',
+      host,
+      port,
+      cache,
+      upstreamTimeoutMs: parseDuration(argv['upstream-timeout'] as string | undefined, 60_000, 'upstream-timeout'),
+      shutdownTimeoutMs: parseDuration(argv['shutdown-timeout'] as string | undefined, 10_000, 'shutdown-timeout'),
+      upstreamProxy: (origin) => upstreamProxy(origin, io.env, listeningPort),
+      h2c: Boolean(argv.h2c),
+      ...(format === 'none' ? {} : { onLog: (e: AccessLogEntry) => io.stderr.write(redact(format === 'json' ? JSON.stringify(e) : textLine(e)) + '\n') }),
+    }),
+  );
 
   listeningPort = Number(new URL(proxy.url).port);
   const identity = `${minter.source.principal ?? 'unknown principal'} (${minter.source.type} from ${minter.source.origin}${minter.source.path ? ` ${minter.source.path}` : ''})`;

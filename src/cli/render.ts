@@ -5,7 +5,7 @@ import { detectStyle, paint, type Style } from '../render/style.ts';
 import type { IO } from './io.ts';
 
 export function styleFor(io: IO, argv: Record<string, unknown>): Style {
-  return detectStyle(io.stdout, io.env, argv.color === false);
+  return detectStyle(io.stdout, io.env, typeof argv.color === 'boolean' ? argv.color : undefined);
 }
 
 /** Print an error that ended a command before any report existed, and return its exit status. */

@@ -36,7 +36,7 @@ export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promi
   if (!report.ok || argv.verbose) {
     // Only now: the table renderer (and cli-table3) is the one thing a successful run would load for nothing.
     const { renderSteps, renderVerdict } = await import('../render/table.ts');
-    const style = detectStyle(io.stderr, io.env, argv.color === false);
+    const style = detectStyle(io.stderr, io.env, typeof argv.color === 'boolean' ? argv.color : undefined);
     io.stderr.write(redact(`${renderSteps(report.steps, style)}\n\n${renderVerdict(report.verdict, style)}\n`));
   }
   if (report.ok && token) {

@@ -160,11 +160,16 @@ export function defaultScenario(): Scenario {
   };
 }
 
+const SCENARIO_KEYS = ['project', 'serviceAccounts', 'users', 'pools', 'services', 'metadata', 'faults', 'switches', 'port'];
+
 /** Fill defaults and check the shape, so a typo in a scenario file is one clear error, not a crash mid-request. */
 export function normaliseScenario(input: unknown, where = 'scenario'): Scenario {
   if (input === undefined) return defaultScenario();
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ScenarioError(`${where}: must be a JSON object`);
   const raw = input as Partial<Scenario>;
+  // A misspelt key would silently leave the default in place: name it instead.
+  const unknown = Object.keys(raw).filter((key) => !SCENARIO_KEYS.includes(key));
+  if (unknown.length) throw new ScenarioError(`${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: ${SCENARIO_KEYS.join(', ')})`);
   const base = defaultScenario();
   const scenario: Scenario = {
     project: raw.project ?? base.project,

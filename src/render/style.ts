@@ -7,9 +7,10 @@ export interface Style {
   columns: number;
 }
 
-export function detectStyle(stream: { isTTY?: boolean; columns?: number }, env: Record<string, string | undefined>, noColorFlag = false): Style {
+/** `colorFlag`: --color (true) forces colour even into a pipe, --no-color (false) turns it off, absent decides by the terminal. */
+export function detectStyle(stream: { isTTY?: boolean; columns?: number }, env: Record<string, string | undefined>, colorFlag?: boolean): Style {
   const tty = Boolean(stream.isTTY);
-  const color = tty && !noColorFlag && env.NO_COLOR === undefined && env.TERM !== 'dumb';
+  const color = colorFlag ?? (tty && env.NO_COLOR === undefined && env.TERM !== 'dumb');
   return { color, symbols: tty, columns: stream.columns ?? 120 };
 }
 
