@@ -52,6 +52,13 @@ export async function emulatorCommand(argv: Record<string, unknown>, io: IO, unt
     }
   }
   const out = io.stdout;
+  // --json: one line once everything listens and every file is written, for scripts to wait on and parse.
+  if (argv.json) {
+    out.write(JSON.stringify({ version: 1, command: 'emulator', ready: true, project: emu.state.scenario.project.id, urls: emu.urls, runUrls: emu.serviceRunUrls, ...(written ? { dir: written.dir, files: written.files, env: written.env } : {}) }) + '\n');
+    await until;
+    await emu.close();
+    return 0;
+  }
   out.write(`idcall emulator: Google auth endpoints on 127.0.0.1 (project ${emu.state.scenario.project.id})\n`);
   const rows: [string, string][] = [
     ['token', emu.urls.token],

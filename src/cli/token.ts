@@ -30,7 +30,11 @@ export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promi
   }).finally(ctx.stopProgress);
   registerSecret(token);
   if (argv.json) {
-    io.stdout.write(renderJson(report));
+    // The token is what was asked for, so it is the one field not redacted; the rest is the report as always.
+    const claims = report.token?.claims ?? null;
+    const exp = typeof claims?.exp === 'number' ? claims.exp : null;
+    const extra = report.ok && token ? { token, expiresAt: exp !== null ? new Date(exp * 1000).toISOString() : null, claims } : { token: null, expiresAt: null, claims: null };
+    io.stdout.write(JSON.stringify({ ...JSON.parse(renderJson(report)), ...extra }, null, 2) + '\n');
     return report.exitCode;
   }
   if (!report.ok || argv.verbose) {

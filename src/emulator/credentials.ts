@@ -123,7 +123,9 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
     CLOUDSDK_AUTH_TOKEN_HOST: urls.token,
     ...(files.gcloudConfig ? { CLOUDSDK_CONFIG: files.gcloudConfig } : {}),
   };
-  await write('env.sh', Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n');
+  // The services' URLs too, so a script (and the README) can call one without copying a port.
+  const serviceUrls = Object.fromEntries(Object.entries(urls.services).map(([name, url]) => [`EMULATOR_SERVICE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`, url]));
+  await write('env.sh', Object.entries({ ...env, ...serviceUrls }).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n');
   return { dir, files, env };
 }
 

@@ -24,7 +24,7 @@ const env = (extra: Record<string, string | undefined>) =>
 
 test('HTTP_PROXY: the token request and the certificate fetch go through it, and the report says so', async () => {
   proxy.seen.length = 0;
-  const report = json(await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ HTTP_PROXY: proxy.url })));
+  const report = json(await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ HTTP_PROXY: proxy.url }), {}, { tokenAllowedOn: 'stdout' }));
   assert.equal(report.verdict.code, 'OK');
   assert.deepEqual(proxy.seen, ['POST http://google.test/token', 'GET http://google.test/oauth2/v3/certs']);
   const requests = report.steps.flatMap((s: { requests: { proxy?: string }[] }) => s.requests);
@@ -35,7 +35,7 @@ test('HTTP_PROXY: the token request and the certificate fetch go through it, and
 
 test('NO_PROXY exempts a host: idcall connects directly (and here finds no such host)', async () => {
   proxy.seen.length = 0;
-  const result = await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ HTTP_PROXY: proxy.url, NO_PROXY: 'localhost,.test' }));
+  const result = await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ HTTP_PROXY: proxy.url, NO_PROXY: 'localhost,.test' }), {}, { tokenAllowedOn: 'stdout' });
   const report = json(result);
   assert.equal(result.code, 3);
   assert.equal(report.verdict.code, 'TOKEN_ENDPOINT_ERROR');
@@ -44,7 +44,7 @@ test('NO_PROXY exempts a host: idcall connects directly (and here finds no such 
 });
 
 test('a proxy that refuses: the failure names the proxy, not just the endpoint', async () => {
-  const result = await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ HTTP_PROXY: 'http://127.0.0.1:9' }));
+  const result = await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ HTTP_PROXY: 'http://127.0.0.1:9' }), {}, { tokenAllowedOn: 'stdout' });
   const report = json(result);
   assert.equal(result.code, 3);
   assert.match(report.verdict.summary, /POST http:\/\/google\.test\/token through the proxy http:\/\/127\.0\.0\.1:9\): connection refused/);
@@ -67,7 +67,7 @@ test('a proxy that refuses the tunnel (407): said in its words, and its credenti
   await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
   try {
     const port = (refusing.address() as { port: number }).port;
-    const result = await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ IDCALL_TOKEN_URL: 'https://google.test/token', HTTPS_PROXY: `http://ops:pr0xy-pa55@127.0.0.1:${port}` }));
+    const result = await idcall(['token', '--audience', 'https://svc.example', '--json'], env({ IDCALL_TOKEN_URL: 'https://google.test/token', HTTPS_PROXY: `http://ops:pr0xy-pa55@127.0.0.1:${port}` }), {}, { tokenAllowedOn: 'stdout' });
     const report = json(result);
     assert.equal(result.code, 3);
     assert.equal(report.verdict.code, 'TOKEN_ENDPOINT_ERROR');

@@ -74,7 +74,7 @@ test('token with no credentials: nothing on stdout, exit 3', async () => {
   assert.match(result.stderr, /NO_CREDENTIALS/);
 });
 
-test('token --decode prints header and claims, --verbose shows the steps on stderr, --json never holds the token', async () => {
+test('token --decode prints header and claims, --verbose shows the steps on stderr, --json holds the token only in its token field', async () => {
   const e = env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount });
   const decoded = JSON.parse((await idcall(['token', '--audience', 'https://svc.example', '--decode'], e)).stdout);
   assert.equal(decoded.claims.aud, 'https://svc.example');
@@ -82,7 +82,23 @@ test('token --decode prints header and claims, --verbose shows the steps on stde
   const verbose = await idcall(['token', '--audience', 'https://svc.example', '--verbose'], e, {}, { tokenAllowedOn: 'stdout' });
   assert.match(verbose.stderr, /mint/);
   assert.equal(verbose.stdout.split('\n').length, 2);
-  const report = await idcall(['token', '--audience', 'https://svc.example', '--json'], e);
+  const report = await idcall(['token', '--audience', 'https://svc.example', '--json'], e, {}, { tokenAllowedOn: 'stdout' });
   assert.equal(json(report).verdict.code, 'OK');
-  assertNoSecrets([report.stdout, verbose.stderr], fx.emu.secrets());
+  const { token, ...rest } = json(report);
+  assert.match(token, /^eyJ/);
+  assertNoSecrets([JSON.stringify(rest), verbose.stderr], fx.emu.secrets());
+});
+
+test('token --json: the token, its expiry, audience, source and claims on stdout; nothing on stderr', async () => {
+  const e = env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount });
+  const result = await idcall(['token', '--audience', 'https://svc.example', '--json'], e, {}, { tokenAllowedOn: 'stdout' });
+  const doc = json(result);
+  assert.equal(result.stderr, '');
+  assert.deepEqual([doc.version, doc.command, doc.audience], [1, 'token', 'https://svc.example']);
+  assert.match(doc.token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+  assert.equal(doc.claims.aud, 'https://svc.example');
+  assert.equal(Date.parse(doc.expiresAt), doc.claims.exp * 1000);
+  assert.equal(doc.source.type, 'service_account');
+  const failed = json(await idcall(['token', '--audience', 'https://svc.example', '--json'], env({}), {}, { tokenAllowedOn: 'stdout' }));
+  assert.deepEqual([failed.ok, failed.token, failed.verdict.code], [false, null, 'NO_CREDENTIALS']);
 });
