@@ -104,8 +104,11 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   ctx.progress?.('call', 'end');
   const host = target.url.host;
   const principal = minted.principal ?? obtained.source?.principal ?? null;
-  const service = serviceFromUrl(target.url.toString()) ?? serviceFromUrl(target.audience);
-  const verdict = verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience);
+  // The service called is the URL's; through a custom domain, the audience may be the only name of it (for grants).
+  const calledService = serviceFromUrl(target.url.toString());
+  const service = calledService ?? serviceFromUrl(target.audience);
+  const audienceChoice = { origin: target.url.origin, fromFlag: options.audience !== undefined, calledService };
+  const verdict = verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience, audienceChoice);
   const t = result.timings;
   const timing = [proxy ? `through the proxy ${displayProxy(proxy)}` : t.connectMs !== undefined ? `connect ${t.connectMs} ms` : 'reused connection', `first byte ${t.firstByteMs} ms`].join(', ');
   const details = [

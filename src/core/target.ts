@@ -1,5 +1,6 @@
 // Send the request to the target with undici: bounded, timed, never following redirects.
 import type { buildConnector, Dispatcher } from 'undici';
+import { isLoopback } from './addresses.ts';
 import { IdcallError } from './errors.ts';
 import { importForModernNode } from './runtime.ts';
 import { displayProxy } from './proxy-env.ts';
@@ -111,6 +112,13 @@ function targetError(err: unknown, options: CallOptions): IdcallError {
   const host = options.url.host;
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || /TIMEOUT/.test(code)) {
     return new IdcallError('TIMEOUT', `${host} did not answer within ${options.timeoutMs} ms.`, `Raise --timeout if the service is slow to start (cold start), or check that ${host} is reachable from here.`, { cause: err });
+  }
+  // An https:// URL to a port that speaks plain HTTP: OpenSSL reads "HTTP/1.1 400" as a bad TLS record.
+  const text = `${code} ${(e as { message?: string }).message ?? ''} ${(e?.cause as { message?: string } | undefined)?.message ?? ''}`;
+  if (options.url.protocol === 'https:' && /WRONG_VERSION_NUMBER|wrong version number|packet length too long|http request/i.test(text)) {
+    const plain = new URL(options.url);
+    plain.protocol = 'http:';
+    return new IdcallError('TLS_ERROR', `${host} answers plain HTTP, not TLS: the URL says https:// but the port speaks http.`, `Use ${plain.toString()}${isLoopback(options.url.hostname) ? '' : ' (plain http to a host that is not loopback also needs --allow-insecure)'}.`, { cause: err });
   }
   if (/CERT|SSL|TLS|ERR_TLS|UNABLE_TO_VERIFY|SELF_SIGNED|HOSTNAME|ALTNAME/i.test(code)) {
     return new IdcallError('TLS_ERROR', `TLS with ${host} failed: ${code}.`, 'A TLS-intercepting proxy or a wrong host name is the usual cause; set NODE_EXTRA_CA_CERTS to your proxy\'s CA, or check the URL.', { cause: err });

@@ -54,7 +54,28 @@ export interface HttpOutcome {
 }
 
 /** Verdict for a response from the target, explained by what the verify step saw. */
-export function verdictForResponse(http: HttpOutcome, verify: VerifyResult | null, principal: string | null, service: ServiceRef | null, audience: string): Verdict {
+/** What is known of the audience: the called URL's origin (the default), whether the user chose it, the called service. */
+export interface AudienceChoice {
+  origin: string;
+  fromFlag: boolean;
+  calledService: ServiceRef | null;
+}
+
+/**
+ * The fix for a 401 over the audience: mint for what the called service accepts; and only when the user chose the
+ * audience, offer to add that audience to the called service (never to the service the audience happens to name).
+ */
+export function audienceFix(audience: string, choice: AudienceChoice): string {
+  const called = choice.calledService;
+  const region = called?.region ? ` --region=${called.region}` : ' --region=REGION';
+  const add = `gcloud run services update ${called?.name ?? 'SERVICE'}${region} --add-custom-audiences=${audience}`;
+  if (choice.fromFlag && audience !== choice.origin) {
+    return `Mint for the audience the called service accepts: drop --audience (the default, ${choice.origin}, is its URL's origin)${called ? '' : ', or pass its run.app URL'}; or, if ${audience} is meant to reach this service (a custom domain), add it to this service: ${add}`;
+  }
+  return `The service is reached through a custom domain or load balancer: mint for the audience it accepts, --audience https://SERVICE-….run.app (its run.app URL), or add ${audience} to it: ${add}`;
+}
+
+export function verdictForResponse(http: HttpOutcome, verify: VerifyResult | null, principal: string | null, service: ServiceRef | null, audience: string, choice: AudienceChoice = { origin: audience, fromFlag: false, calledService: service }): Verdict {
   const { status, host } = http;
   if (status >= 200 && status < 300) {
     const user = verify?.findings.find((f) => f.code === 'USER_TOKEN_AUDIENCE');
@@ -76,17 +97,13 @@ export function verdictForResponse(http: HttpOutcome, verify: VerifyResult | nul
     if (forged) return { code: 'SIGNATURE_INVALID', summary: `${host} answered 401: the token's ${forged.text}.`, fix: 'Mint a fresh token from Google (idcall does on every run); a token that was altered, or signed by something else, is never accepted.' };
     const mismatch = pick('AUDIENCE_MISMATCH', 'fail');
     if (mismatch) {
-      return {
-        code: 'AUDIENCE_MISMATCH',
-        summary: `${host} answered 401: ${mismatch.text}.`,
-        fix: `Mint for the audience the service accepts (--audience ${audience} or the service's run.app URL), or add this audience to the service: gcloud run services update ${service?.name ?? 'SERVICE'} --add-custom-audiences=AUDIENCE`,
-      };
+      return { code: 'AUDIENCE_MISMATCH', summary: `${host} answered 401: ${mismatch.text}.`, fix: audienceFix(audience, choice) };
     }
     if (skew) return { code: 'CLOCK_SKEW', summary: `${host} answered 401 and ${skew.text}.`, fix: 'Synchronise the clock (sudo timedatectl set-ntp true) and try again.' };
     return {
       code: 'AUDIENCE_MISMATCH',
       summary: `${host} answered 401: it could not verify the token for ${audience}, though it looks valid here.`,
-      fix: `If the service is reached through a custom domain or load balancer, mint for the audience it expects (--audience https://SERVICE-….run.app) or add one: gcloud run services update ${service?.name ?? 'SERVICE'} --add-custom-audiences=${audience}`,
+      fix: audienceFix(audience, choice),
     };
   }
   if (status === 403) {

@@ -192,3 +192,21 @@ test('the shorthand `idcall 127.0.0.1:8080` gets the same guidance as call, not 
   assert.equal(result.code, 2);
   assert.match(result.stderr, /^error \[USAGE_ERROR\]: URL "127\.0\.0\.1:8080" has no scheme\.\n  Fix: Pass the full URL: http:\/\/127\.0\.0\.1:8080/);
 });
+
+test('wrong audience naming another service: the fix names the audience the called service accepts, and changes only the called service', async () => {
+  const helloOrigin = new URL(emu.urls.services.hello!).origin;
+  const other = emu.serviceRunUrls.private![0]!;
+  const report = json(await idcall(['call', `${helloOrigin}/api`, '--audience', other, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) })));
+  assert.equal(report.verdict.code, 'AUDIENCE_MISMATCH');
+  assert.match(report.verdict.fix, new RegExp(`drop --audience \\(the default, ${helloOrigin.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, is its URL's origin\\)`));
+  assert.doesNotMatch(report.verdict.fix, /services update private/, 'never a change to the service the wrong audience names');
+});
+
+test('https:// to a port that speaks plain HTTP says so and suggests http://, not a TLS-intercepting proxy', async () => {
+  const plainPort = new URL(emu.urls.services.hello!).port;
+  const report = json(await idcall(['call', `https://127.0.0.1:${plainPort}/api`, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) })));
+  assert.equal(report.verdict.code, 'TLS_ERROR');
+  assert.match(report.verdict.summary, /answers plain HTTP, not TLS/);
+  assert.match(report.verdict.fix, new RegExp(`Use http://127\\.0\\.0\\.1:${plainPort}/api`));
+  assert.doesNotMatch(report.verdict.fix, /NODE_EXTRA_CA_CERTS/);
+});
