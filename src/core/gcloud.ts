@@ -94,23 +94,28 @@ function errorLine(text: string): string {
 }
 
 /**
- * The accounts gcloud has credentials for (what `gcloud auth list` lists), from credentials.db; undefined when
- * that cannot be read here (no node:sqlite, no file). Never throws.
+ * Run `read` on one of gcloud's SQLite files, read-only, where this Node has node:sqlite; undefined when there is
+ * nothing to read (no file, no node:sqlite, another schema). Never throws. Regular files only: SQLite would block
+ * opening a FIFO.
  */
-export async function readGcloudCredentialAccounts(configDir: string): Promise<string[] | undefined> {
+async function readGcloudDb<T>(path: string, read: (db: import('node:sqlite').DatabaseSync) => T | undefined): Promise<T | undefined> {
   try {
-    const path = join(configDir, 'credentials.db');
     if (!(await stat(path)).isFile()) return undefined;
     const { DatabaseSync } = await import('node:sqlite');
     const db = new DatabaseSync(path, { readOnly: true });
     try {
-      return (db.prepare('SELECT account_id FROM credentials').all() as { account_id: string }[]).map((r) => r.account_id);
+      return read(db);
     } finally {
       db.close();
     }
   } catch {
     return undefined;
   }
+}
+
+/** The accounts gcloud has credentials for (what `gcloud auth list` lists), from credentials.db. */
+export function readGcloudCredentialAccounts(configDir: string): Promise<string[] | undefined> {
+  return readGcloudDb(join(configDir, 'credentials.db'), (db) => (db.prepare('SELECT account_id FROM credentials').all() as { account_id: string }[]).map((r) => r.account_id));
 }
 
 export interface GcloudSession {
@@ -124,24 +129,13 @@ export interface GcloudSession {
  * gcloud's cached tokens for an account, from access_tokens.db (SQLite), where this Node has node:sqlite.
  * Undefined when there is nothing to read; never throws.
  */
-export async function readGcloudSession(configDir: string, account: string): Promise<GcloudSession | undefined> {
-  try {
-    const path = join(configDir, 'access_tokens.db');
-    // SQLite would block opening a FIFO: regular files only.
-    if (!(await stat(path)).isFile()) return undefined;
-    const { DatabaseSync } = await import('node:sqlite');
-    const db = new DatabaseSync(path, { readOnly: true });
-    try {
-      const row = db.prepare('SELECT token_expiry, id_token FROM access_tokens WHERE account_id = ?').get(account) as { token_expiry?: string; id_token?: string } | undefined;
-      if (!row) return undefined;
-      // gcloud stores naive UTC timestamps ("2026-01-01 12:00:00.123456").
-      const expiry = row.token_expiry ? Date.parse(`${row.token_expiry.replace(' ', 'T').replace(/\.(\d{3})\d*$/, '.$1')}Z`) : NaN;
-      const idExp = row.id_token ? Number(JSON.parse(Buffer.from(row.id_token.split('.')[1] ?? '', 'base64url').toString() || '{}').exp) : NaN;
-      return { accessTokenExpiry: Number.isFinite(expiry) ? expiry : null, idTokenExpiry: Number.isFinite(idExp) ? idExp * 1000 : null };
-    } finally {
-      db.close();
-    }
-  } catch {
-    return undefined;
-  }
+export function readGcloudSession(configDir: string, account: string): Promise<GcloudSession | undefined> {
+  return readGcloudDb(join(configDir, 'access_tokens.db'), (db) => {
+    const row = db.prepare('SELECT token_expiry, id_token FROM access_tokens WHERE account_id = ?').get(account) as { token_expiry?: string; id_token?: string } | undefined;
+    if (!row) return undefined;
+    // gcloud stores naive UTC timestamps ("2026-01-01 12:00:00.123456").
+    const expiry = row.token_expiry ? Date.parse(`${row.token_expiry.replace(' ', 'T').replace(/\.(\d{3})\d*$/, '.$1')}Z`) : NaN;
+    const idExp = row.id_token ? Number(JSON.parse(Buffer.from(row.id_token.split('.')[1] ?? '', 'base64url').toString() || '{}').exp) : NaN;
+    return { accessTokenExpiry: Number.isFinite(expiry) ? expiry : null, idTokenExpiry: Number.isFinite(idExp) ? idExp * 1000 : null };
+  });
 }
