@@ -24,7 +24,8 @@ export function callBuilder<T>(y: Argv<T>) {
     .option('header', { alias: 'H', type: 'string', array: true, describe: "Request header 'Name: value' (repeatable)" })
     .option('data', { alias: 'd', type: 'string', describe: 'Request body, @FILE to read it from a file, or @- from standard input' })
     .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, coerce: canonicalHeaderName, describe: 'Header that carries the token (default Authorization; any letter case)' })
-    .option('timeout', { type: 'string', describe: 'Bound for the call to the target (default 30s; IDCALL_TIMEOUT)' })
+    .option('timeout', { type: 'string', describe: 'Bound for connecting to the target and for its response headers (default 30s; 1500, 2s, 1m; IDCALL_TIMEOUT)' })
+    .option('max-time', { type: 'string', describe: 'Bound for the whole exchange, body included, as curl\'s --max-time (default none; IDCALL_MAX_TIME)' })
     .option('body', { type: 'string', describe: 'How much of the response body to show: a byte count (default 200) or "full"' })
     .option('output', { alias: 'o', type: 'string', describe: 'Write the response body to FILE instead of showing it (checked before the request is sent; -o - writes it to stdout and the report to stderr)' })
     .option('allow-insecure', { type: 'boolean', describe: 'Allow sending the token over plain http to a non-loopback host' })
@@ -140,6 +141,7 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
     ...(data ? { data } : {}),
     headerName: (argv['header-name'] as DiagnoseOptions['headerName']) ?? 'Authorization',
     timeoutMs: parseDuration(setting(argv, 'timeout'), 30_000, 'timeout'),
+    ...(setting(argv, 'max-time') !== undefined ? { maxTimeMs: parseDuration(setting(argv, 'max-time'), 0, 'max-time', 24 * 3600_000) } : {}),
     bodyLimit: Math.max(0, bodyLimit),
     keepBody: argv.output !== undefined,
     allowInsecure: Boolean(argv['allow-insecure']),

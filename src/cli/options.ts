@@ -35,13 +35,13 @@ export function setting(argv: Raw, name: string): string | undefined {
 
 const envName = (flag: string) => `IDCALL_${flag.toUpperCase().replace(/-/g, '_')}`;
 
-/** Durations: "1500", "1500ms", "2s". */
-export function parseDuration(value: string | undefined, fallback: number, flag: string): number {
+/** Durations: "1500", "1500ms", "2s", "1m". */
+export function parseDuration(value: string | undefined, fallback: number, flag: string, maxMs = 600_000): number {
   if (value === undefined) return fallback;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(value);
-  if (!match) throw usageError(`--${flag} ${JSON.stringify(value)} is not a duration.`, `Give milliseconds (1500) or seconds (2s) to --${flag} (or ${envName(flag)}).`);
-  const ms = Number(match[1]) * (match[2] === 's' ? 1000 : 1);
-  if (ms <= 0 || ms > 600_000) throw usageError(`--${flag} ${value} is out of range.`, `Give --${flag} between 1 ms and 600 s.`);
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value);
+  if (!match) throw usageError(`--${flag} ${JSON.stringify(value)} is not a duration.`, `Give milliseconds (1500), seconds (2s) or minutes (1m) to --${flag} (or ${envName(flag)}).`);
+  const ms = Number(match[1]) * (match[2] === 's' ? 1000 : match[2] === 'm' ? 60_000 : 1);
+  if (ms <= 0 || ms > maxMs) throw usageError(`--${flag} ${value} is out of range.`, `Give --${flag} between 1 ms and ${maxMs / 1000} s.`);
   return Math.round(ms);
 }
 

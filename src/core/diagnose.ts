@@ -17,6 +17,8 @@ export interface DiagnoseOptions extends SourceOptions {
   data?: Buffer;
   headerName?: 'Authorization' | 'X-Serverless-Authorization';
   timeoutMs?: number;
+  /** Bound for the whole exchange with the target (--max-time). */
+  maxTimeMs?: number;
   /** Bytes of response body to keep in the report; Infinity for all. */
   bodyLimit?: number;
   /** Capture the whole body (for --output) while the report keeps only the excerpt. */
@@ -90,6 +92,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
       token: minted.token,
       headerName: options.headerName ?? 'Authorization',
       timeoutMs: options.timeoutMs ?? 30_000,
+      ...(options.maxTimeMs !== undefined ? { maxTimeMs: options.maxTimeMs } : {}),
       bodyLimit: options.keepBody ? Infinity : (options.bodyLimit ?? 200),
       monotonic: ctx.monotonic,
       ...(ctx.signal ? { signal: ctx.signal } : {}),

@@ -13,7 +13,10 @@ export interface CallOptions {
   body?: Buffer;
   token: string;
   headerName: 'Authorization' | 'X-Serverless-Authorization';
+  /** Bound for connecting and for the response headers: a stream that answers at once may then run as long as it likes. */
   timeoutMs: number;
+  /** Bound for the whole exchange, body included (curl's --max-time); none when absent. */
+  maxTimeMs?: number;
   /** Bytes of body to keep; Infinity keeps all. */
   bodyLimit: number;
   monotonic: () => number;
@@ -35,6 +38,8 @@ export interface CallResult {
   tokenHeader: string;
 }
 
+const BODY_IDLE_MS = 5 * 60_000;
+
 const KEY_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location', 'content-length', 'via', 'date'];
 
 export async function callTarget(options: CallOptions): Promise<CallResult> {
@@ -50,7 +55,9 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
       callback(err as never, socket as never);
     });
   };
-  const limits = { headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs };
+  // --timeout is for connecting and the headers: a body (server-sent events) may pause far longer between chunks.
+  // It is still never waited on forever: BODY_IDLE_MS between chunks, or --max-time for the whole exchange.
+  const limits = { headersTimeout: options.timeoutMs, bodyTimeout: options.maxTimeMs ?? BODY_IDLE_MS };
   // Through a proxy the connection timed would be the proxy's, so none is reported.
   const agent = options.proxy
     ? new ProxyAgent({ uri: options.proxy, ...limits, ...(options.connect ? { requestTls: options.connect } : {}) })
@@ -62,14 +69,15 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
   headers[tokenHeader.toLowerCase()] = `Bearer ${options.token}`;
   headers['user-agent'] ??= 'idcall';
 
-  const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : [])];
+  const maxTime = options.maxTimeMs !== undefined ? AbortSignal.timeout(options.maxTimeMs) : undefined;
+  const signals = [...(maxTime ? [maxTime] : []), ...(options.signal ? [options.signal] : [])];
   try {
     const res = await request(options.url, {
       method: options.method as Dispatcher.HttpMethod,
       headers,
       body: options.body ?? null,
       dispatcher: agent,
-      signal: AbortSignal.any(signals),
+      ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
       maxRedirections: 0,
     } as Parameters<typeof request>[1]);
     const firstByteMs = Math.round(options.monotonic() - started);
@@ -110,6 +118,9 @@ function targetError(err: unknown, options: CallOptions): IdcallError {
   const e = err as { code?: string; name?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code ?? '';
   const host = options.url.host;
+  if (options.maxTimeMs !== undefined && (e?.name === 'TimeoutError' || e?.name === 'AbortError')) {
+    return new IdcallError('TIMEOUT', `${host} did not finish within --max-time ${options.maxTimeMs} ms.`, `Raise --max-time for a long response (a stream, a large download), or leave it out: --timeout alone bounds only connecting and the response headers.`, { cause: err });
+  }
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || /TIMEOUT/.test(code)) {
     return new IdcallError('TIMEOUT', `${host} did not answer within ${options.timeoutMs} ms.`, `Raise --timeout if the service is slow to start (cold start), or check that ${host} is reachable from here.`, { cause: err });
   }

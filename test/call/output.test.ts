@@ -99,3 +99,22 @@ test('a closed stdout (| head -c 10) ends the command quietly, without an EPIPE 
     await up.close();
   }
 });
+
+test('--timeout bounds connecting and the headers only: a stream that answers at once runs past it; --max-time bounds the whole', { timeout: 30_000 }, async () => {
+  const up = await upstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: one\n\n');
+    setTimeout(() => res.end('data: two\n\n'), 800);
+  });
+  try {
+    const streamed = await idcall(['call', `${up.url}/events`, '--timeout', '300ms', '--body', 'full'], env());
+    assert.equal(streamed.code, 0, streamed.stdout);
+    assert.match(streamed.stdout, /data: one[\s\S]*data: two/);
+    const capped = await idcall(['call', `${up.url}/events`, '--max-time', '300', '--json'], env());
+    assert.equal(capped.code, 5);
+    assert.match(JSON.parse(capped.stdout).verdict.summary, /did not finish within --max-time 300 ms/);
+    assert.equal((await idcall(['call', `${up.url}/events`, '--max-time', '1m', '--json'], env())).code, 0, 'durations take minutes');
+  } finally {
+    await up.close();
+  }
+});
