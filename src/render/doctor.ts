@@ -2,7 +2,7 @@
 import Table from 'cli-table3';
 import type { DoctorReport } from '../core/doctor.ts';
 import { redact } from '../core/redact.ts';
-import { markDetail, paint, statusMark, type Style } from './style.ts';
+import { breakLongWords, fitColumns, markDetail, paint, statusMark, type Style } from './style.ts';
 import { renderVerdict } from './table.ts';
 
 export function renderDoctor(report: DoctorReport, style: Style): string {
@@ -15,9 +15,9 @@ export function renderDoctor(report: DoctorReport, style: Style): string {
       .join('\n');
   } else {
     const idWidth = Math.min(36, Math.max(...report.checks.map((c) => c.id.length))) + 2;
-    const resultWidth = Math.max(40, Math.min(100, style.columns - idWidth - 18));
-    const table = new Table({ head: ['', 'Check', 'Time', 'Result'], colAligns: ['left', 'left', 'right', 'left'], wordWrap: true, colWidths: [3, idWidth, 9, resultWidth], style: { head: style.color ? ['bold'] : [], border: [] } });
-    for (const c of report.checks) table.push([statusMark(style, c.status), c.id, c.durationMs ? `${c.durationMs} ms` : '', rowText(c)]);
+    const widths = fitColumns(style.columns, idWidth);
+    const table = new Table({ head: ['', 'Check', 'Time', 'Result'], colAligns: ['left', 'left', 'right', 'left'], wordWrap: true, colWidths: widths, style: { head: style.color ? ['bold'] : [], border: [] } });
+    for (const c of report.checks) table.push([statusMark(style, c.status), breakLongWords(c.id, widths[1] - 2), c.durationMs ? `${c.durationMs} ms` : '', breakLongWords(rowText(c), widths[3] - 2)]);
     body = table.toString();
   }
   return redact(`idcall doctor\n${body}\n\n${renderVerdict(report.verdict, style)}\n`);

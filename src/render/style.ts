@@ -14,6 +14,28 @@ export function detectStyle(stream: { isTTY?: boolean; columns?: number }, env: 
   return { color, symbols: tty, columns: stream.columns ?? 120 };
 }
 
+/**
+ * Column widths for a 4-column table (mark, name, time, result) that fits `columns`: the result column takes what is
+ * left (at most 100), the name column gives way first on a narrow terminal. Borders take 5 characters.
+ */
+export function fitColumns(columns: number, nameWidth: number): [number, number, number, number] {
+  const name = Math.max(6, Math.min(nameWidth, Math.floor((columns - 17) / 3)));
+  const result = Math.max(10, Math.min(100, columns - 3 - name - 9 - 5));
+  return [3, name, 9, result];
+}
+
+/**
+ * Split words longer than `width` (emails, paths, URLs) across lines: the table wraps prose at spaces, and would cut
+ * a longer word with "…". Words carrying colour codes are left alone (their width is not their length).
+ */
+export function breakLongWords(text: string, width: number): string {
+  if (width < 2) return text;
+  return text
+    .split('\n')
+    .map((line) => line.replace(/\S+/g, (word) => ([...word].length <= width || word.includes('\u001b') ? word : ([...word].join('').match(new RegExp(`.{1,${width}}`, 'gu')) ?? [word]).join('\n'))))
+    .join('\n');
+}
+
 const codes = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1 } as const;
 
 export function paint(style: Style, name: keyof typeof codes, text: string): string {

@@ -2,7 +2,7 @@
 import Table from 'cli-table3';
 import type { CallReport, Step, Verdict } from '../core/report.ts';
 import { redact } from '../core/redact.ts';
-import { markDetail, paint, statusMark, type Style } from './style.ts';
+import { breakLongWords, fitColumns, markDetail, paint, statusMark, type Style } from './style.ts';
 import { bodyText, escapeControls } from './terminal-safe.ts';
 
 export function renderSteps(steps: Step[], style: Style): string {
@@ -11,16 +11,18 @@ export function renderSteps(steps: Step[], style: Style): string {
       .map((s) => [`${statusMark(style, s.status)} ${s.id} ${s.durationMs}ms ${escapeControls(s.summary)}`, ...s.details.map((d) => `    ${escapeControls(d)}`)].join('\n'))
       .join('\n');
   }
+  const widths = fitColumns(style.columns, 10);
   const table = new Table({
     head: ['', 'Step', 'Time', 'Result'],
     style: { head: style.color ? ['bold'] : [], border: style.color ? ['grey'] : [] },
     colAligns: ['left', 'left', 'right', 'left'],
     wordWrap: true,
-    colWidths: [3, 10, 9, Math.max(40, Math.min(100, style.columns - 28))],
+    colWidths: widths,
   });
   for (const s of steps) {
     const result = [escapeControls(s.summary), ...s.details.map((d) => paint(style, 'dim', markDetail(style, escapeControls(d))))].join('\n');
-    table.push([statusMark(style, s.status), s.id, s.status === 'skipped' ? '' : `${s.durationMs} ms`, result]);
+    // Long emails and paths are split across lines rather than cut with "…" (2: the cell's padding).
+    table.push([statusMark(style, s.status), s.id, s.status === 'skipped' ? '' : `${s.durationMs} ms`, breakLongWords(result, widths[3] - 2)]);
   }
   return table.toString();
 }
