@@ -29,6 +29,7 @@ export function callBuilder<T>(y: Argv<T>) {
     .option('body', { type: 'string', describe: 'How much of the response body to show: a byte count (default 200) or "full"' })
     .option('output', { alias: 'o', type: 'string', describe: 'Write the response body to FILE instead of showing it (checked before the request is sent; -o - writes it to stdout and the report to stderr)' })
     .option('allow-insecure', { type: 'boolean', describe: 'Allow sending the token over plain http to a non-loopback host' })
+    .option('verbose', { alias: 'v', type: 'boolean', describe: 'Show each step\'s details (requests, candidates, claims, headers) under its line' })
     .option('show-token', { type: 'boolean', describe: 'Print the raw token on stderr (it never appears in stdout or --json)' })
     .example('$0 call https://hello-abc123-uc.a.run.app/api', 'Call a private Cloud Run service with ADC')
     .example('$0 https://hello-abc123-uc.a.run.app --impersonate-service-account invoker@proj.iam.gserviceaccount.com', 'Call as a service account you may impersonate')
@@ -69,7 +70,7 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
   else {
     const { renderCallReport } = await import('../render/table.ts');
     const excerpt = output || !outcome.report.response ? null : outcome.body;
-    reportTo.write(renderCallReport(outcome.report, styleFor(io, argv), { excerpt, ...(note ? { note } : {}) }));
+    reportTo.write(renderCallReport(outcome.report, styleFor(io, argv), { excerpt, ...(note ? { note } : {}) }, Boolean(argv.verbose)));
   }
   return outcome.report.exitCode;
 }

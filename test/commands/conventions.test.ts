@@ -24,7 +24,7 @@ async function onTerminal(args: string[], e: Record<string, string | undefined>)
 }
 
 test('piped output is plain: no colour codes, words instead of symbols', async () => {
-  const result = await idcall(['call', `${fx.emu.urls.services.hello}/`], env());
+  const result = await idcall(['call', `${fx.emu.urls.services.hello}/`, '--verbose'], env());
   assert.ok(!ANSI.test(result.stdout));
   assert.match(result.stdout, /^\[ok\] mint /m);
   assert.match(result.stdout, /^ {4}\[ok\] signature verified/m, 'verification findings are words too');
@@ -32,7 +32,7 @@ test('piped output is plain: no colour codes, words instead of symbols', async (
 });
 
 test('on a terminal: symbols and colour; NO_COLOR and --no-color keep the symbols and drop the colour', async () => {
-  const tty = await onTerminal(['call', `${fx.emu.urls.services.hello}/`], env());
+  const tty = await onTerminal(['call', `${fx.emu.urls.services.hello}/`, '--verbose'], env());
   assert.match(tty.stdout, /✔/);
   assert.match(tty.stdout, /✔\S* signature verified/, 'verification findings get the symbols too');
   assert.ok(ANSI.test(tty.stdout));

@@ -25,6 +25,7 @@ function scrub(text: string): string {
 
 const cases: [string, () => string[], () => Record<string, string | undefined>][] = [
   ['call-ok', () => ['call', `${fx.emu.urls.services.hello}/api`], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
+  ['call-ok-verbose', () => ['call', `${fx.emu.urls.services.hello}/api`, '--verbose'], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
   ['call-invoker-denied', () => ['call', `${fx.emu.urls.services.private}/`, '--audience', fx.emu.serviceRunUrls.private![0]!], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
   ['call-user-token', () => ['call', `${fx.emu.urls.services.hello}/`], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser })],
   ['call-impersonation-denied', () => ['call', `${fx.emu.urls.services.hello}/`, '--impersonate-service-account', SA('no-access')], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser })],
