@@ -14,7 +14,31 @@ const COMPONENT: Record<Phase, { code: CauseCode; name: string }> = {
 
 const NETWORK_FIX = 'Check network access to Google (HTTPS_PROXY, firewall, Private Service Connect); --token-url, --iam-url and --sts-url point idcall at other endpoints.';
 
-export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange | undefined, who?: { sa: string; caller: string | null; permission: string }): IdcallError {
+/** Who asked IAM Credentials for what: the caller, the delegation chain (emails, in order) and the target. */
+export interface IamParty {
+  sa: string;
+  caller: string | null;
+  permission: string;
+  delegates?: string[];
+}
+
+/**
+ * The grants a denied delegation chain needs, from the permission IAM names: implicitDelegation fails on a hop inside
+ * the chain (IAM does not say which, so each hop's grant is listed); the method's permission fails on the last hop,
+ * the last delegate's right on the target, not the caller's.
+ */
+function delegationFix(who: IamParty, deniedPermission: string | undefined, callerMember: string): { message: string; fix: string } {
+  const chain = [callerMember, ...who.delegates!.map((d) => `serviceAccount:${d}`)];
+  const grant = (sa: string, member: string) => `gcloud iam service-accounts add-iam-policy-binding ${sa} --member=${member} --role=roles/iam.serviceAccountTokenCreator`;
+  if (deniedPermission?.endsWith('implicitDelegation')) {
+    const hops = who.delegates!.map((d, i) => grant(d, chain[i]!));
+    return { message: `a hop of the delegation chain ${chain.map((m) => m.replace(/^\w+:/, '')).join(' → ')} → ${who.sa} is missing: each account needs roles/iam.serviceAccountTokenCreator on the next`, fix: `Grant each hop that lacks it (IAM does not say which one failed): ${hops.join('; ')}` };
+  }
+  const last = chain.at(-1)!;
+  return { message: `the last delegate, ${last.replace(/^\w+:/, '')}, may not mint tokens for ${who.sa}`, fix: `Grant the last hop: ${grant(who.sa, last)}` };
+}
+
+export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange | undefined, who?: IamParty): IdcallError {
   if (err instanceof IdcallError) return err;
   const { code: fallback } = COMPONENT[phase];
   // During federation the last exchange may be the subject-token fetch rather than STS itself.
@@ -69,6 +93,11 @@ export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange |
     case 'iam': {
       if (status === 403 || status === 404) {
         const member = who?.caller ? memberOf(who.caller) : 'PRINCIPAL';
+        if (who?.delegates?.length) {
+          const denied = /Permission '([^']+)'/.exec(g?.message ?? '')?.[1];
+          const chain = delegationFix(who, denied, member);
+          return wrap('IMPERSONATION_DENIED', `${who.caller ?? 'The caller'} may not mint tokens for ${who.sa} through --delegates: ${chain.message} (${google}).`, chain.fix);
+        }
         const role = who?.caller?.startsWith('federated principal') ? 'roles/iam.workloadIdentityUser' : 'roles/iam.serviceAccountTokenCreator';
         return wrap(
           'IMPERSONATION_DENIED',

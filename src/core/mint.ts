@@ -5,7 +5,7 @@ import { IdcallError } from './errors.ts';
 import type { LoadedCredential } from './load.ts';
 import { impersonationTarget } from './load.ts';
 import type { MetadataTarget } from './discover.ts';
-import { classifyFailure, type Phase } from './classify.ts';
+import { classifyFailure, type IamParty, type Phase } from './classify.ts';
 import { createRecordingClient, GOOGLE_IAM_URL, GOOGLE_STS_URL, type Endpoints, type Exchange } from './transport.ts';
 import type { HttpClient } from './http.ts';
 import { libraryTransporter } from './gal-transport.ts';
@@ -295,23 +295,24 @@ function iamUrl(s: Session, sa: string, method: string, fileBase?: string): stri
   return `${base}/v1/projects/-/serviceAccounts/${encodeURIComponent(sa)}:${method}`;
 }
 
+const delegateEmails = (delegates: string[]) => delegates.map((d) => d.replace(/^projects\/[^/]+\/serviceAccounts\//, ''));
 const delegateNames = (delegates: string[]) => delegates.map((d) => (d.startsWith('projects/') ? d : `projects/-/serviceAccounts/${d}`));
 
 async function generateIdToken(s: Session, bearer: string, sa: string, delegates: string[], caller: string | null, fileBase?: string): Promise<string> {
   const body = { audience: s.options.audience, includeEmail: s.options.includeEmail ?? true, delegates: delegateNames(delegates) };
-  const data = await iamCall(s, iamUrl(s, sa, 'generateIdToken', fileBase), bearer, body, { sa, caller, permission: 'getOpenIdToken' });
+  const data = await iamCall(s, iamUrl(s, sa, 'generateIdToken', fileBase), bearer, body, { sa, caller, permission: 'getOpenIdToken', delegates: delegateEmails(delegates) });
   if (typeof data.token !== 'string') throw new IdcallError('TOKEN_ENDPOINT_ERROR', 'generateIdToken answered 200 without a token.', 'Check --iam-url points at IAM Credentials.');
   return data.token;
 }
 
 async function generateAccessToken(s: Session, bearer: string, sa: string, delegates: string[], caller: string | null, fileBase?: string): Promise<string> {
   const body = { scope: [CLOUD_PLATFORM], lifetime: '3600s', delegates: delegateNames(delegates) };
-  const data = await iamCall(s, iamUrl(s, sa, 'generateAccessToken', fileBase), bearer, body, { sa, caller, permission: 'getAccessToken' });
+  const data = await iamCall(s, iamUrl(s, sa, 'generateAccessToken', fileBase), bearer, body, { sa, caller, permission: 'getAccessToken', delegates: delegateEmails(delegates) });
   if (typeof data.accessToken !== 'string') throw new IdcallError('TOKEN_ENDPOINT_ERROR', 'generateAccessToken answered 200 without an accessToken.', 'Check --iam-url points at IAM Credentials.');
   return data.accessToken;
 }
 
-async function iamCall(s: Session, url: string, bearer: string, body: object, who: { sa: string; caller: string | null; permission: string }): Promise<Record<string, any>> {
+async function iamCall(s: Session, url: string, bearer: string, body: object, who: IamParty): Promise<Record<string, any>> {
   return guard(
     s,
     'iam',
@@ -354,7 +355,7 @@ async function metadataAccessToken(s: Session, target: MetadataTarget): Promise<
 }
 
 /** Run one protocol exchange; any failure becomes an IdcallError blaming the right component. */
-async function guard<T>(s: Session, phase: Phase, work: () => Promise<T>, who?: { sa: string; caller: string | null; permission: string }): Promise<T> {
+async function guard<T>(s: Session, phase: Phase, work: () => Promise<T>, who?: IamParty): Promise<T> {
   try {
     return await work();
   } catch (err) {

@@ -210,3 +210,19 @@ test('https:// to a port that speaks plain HTTP says so and suggests http://, no
   assert.match(report.verdict.fix, new RegExp(`Use http://127\\.0\\.0\\.1:${plainPort}/api`));
   assert.doesNotMatch(report.verdict.fix, /NODE_EXTRA_CA_CERTS/);
 });
+
+test('a denied --delegates chain: the fix names the hop that failed and the grant missing there, not one the caller has', async () => {
+  const user = await dir.file('delegating-user.json', emu.userCredentials('alice@example.com'));
+  const userEnv = env({ GOOGLE_APPLICATION_CREDENTIALS: user });
+  // alice → invoker (allowed) → no-access (invoker may not): the last hop.
+  const last = json(await idcall(['token', '--audience', 'https://svc.example', '--impersonate-service-account', SA('no-access'), '--delegates', SA('invoker'), '--json'], userEnv, {}, { tokenAllowedOn: 'stdout' }));
+  assert.equal(last.verdict.code, 'IMPERSONATION_DENIED');
+  assert.match(last.verdict.summary, /the last delegate, invoker@demo-project\.iam\.gserviceaccount\.com, may not mint tokens for no-access@/);
+  assert.match(last.verdict.fix, /add-iam-policy-binding no-access@demo-project\.iam\.gserviceaccount\.com --member=serviceAccount:invoker@demo-project\.iam\.gserviceaccount\.com --role=roles\/iam\.serviceAccountTokenCreator/);
+  assert.doesNotMatch(last.verdict.fix, /--member=user:alice/, 'not a grant to the caller, who is not the one asking the target');
+  // alice → no-access (alice may not delegate through it) → invoker: a hop inside the chain.
+  const inner = json(await idcall(['token', '--audience', 'https://svc.example', '--impersonate-service-account', SA('invoker'), '--delegates', SA('no-access'), '--json'], userEnv, {}, { tokenAllowedOn: 'stdout' }));
+  assert.equal(inner.verdict.code, 'IMPERSONATION_DENIED');
+  assert.match(inner.verdict.summary, /a hop of the delegation chain alice@example\.com → no-access@.* → invoker@/);
+  assert.match(inner.verdict.fix, /add-iam-policy-binding no-access@demo-project\.iam\.gserviceaccount\.com --member=user:alice@example\.com --role=roles\/iam\.serviceAccountTokenCreator/);
+});
