@@ -1,6 +1,7 @@
 // `idcall call URL`: parse options, run the diagnosis, hand the report to a renderer.
-import { constants } from 'node:fs';
-import { access, stat, writeFile } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { dirname, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import type { DiagnoseOptions } from '../core/diagnose.ts';
@@ -52,17 +53,10 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
 
   let note: string | undefined;
   if (output && outcome.report.response) {
+    // The body was streamed to its place as it arrived; whatever happened there, the report is never lost.
     const bytes = outcome.report.response.bodyBytes;
-    if (bodyToStdout) {
-      io.stdout.write(outcome.body);
-      note = `Response body (${bytes} bytes) written to stdout`;
-    } else {
-      // Whatever happens to the file, the report of a request that was sent is never lost.
-      note = await writeFile(output, outcome.body).then(
-        () => `Response body (${bytes} bytes) written to ${output}`,
-        (err: NodeJS.ErrnoException) => `Response body (${bytes} bytes) could NOT be written to ${output} (${err.code ?? err.message}).`,
-      );
-    }
+    const where = bodyToStdout ? 'stdout' : output;
+    note = outcome.sinkError ? `Response body (${bytes} bytes) could NOT all be written to ${where} (${outcome.sinkError}).` : `Response body (${bytes} bytes) written to ${where}`;
   }
   // With -o - the body owns stdout, so the report goes to stderr.
   const reportTo = bodyToStdout ? io.stderr : io.stdout;
@@ -73,6 +67,11 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
     reportTo.write(renderCallReport(outcome.report, styleFor(io, argv), { excerpt, ...(note ? { note } : {}) }, Boolean(argv.verbose)));
   }
   return outcome.report.exitCode;
+}
+
+/** -o FILE or -o -: where call streams the body, opened when the response starts (as curl creates its file). */
+function sinkFor(output: string, io: IO): () => { stream: Writable; close: boolean } {
+  return () => (output === '-' ? { stream: io.stdout, close: false } : { stream: createWriteStream(output), close: true });
 }
 
 /** `-d @-`: the body from standard input (curl's spelling), bounded like a file. */
@@ -144,7 +143,7 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
     timeoutMs: parseDuration(setting(argv, 'timeout'), 30_000, 'timeout'),
     ...(setting(argv, 'max-time') !== undefined ? { maxTimeMs: parseDuration(setting(argv, 'max-time'), 0, 'max-time', 24 * 3600_000) } : {}),
     bodyLimit: Math.max(0, bodyLimit),
-    keepBody: argv.output !== undefined,
+    ...(argv.output !== undefined ? { openSink: sinkFor(String(argv.output), io) } : {}),
     allowInsecure: Boolean(argv['allow-insecure']),
   };
 }

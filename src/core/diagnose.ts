@@ -22,7 +22,8 @@ export interface DiagnoseOptions extends SourceOptions {
   /** Bytes of response body to keep in the report; Infinity for all. */
   bodyLimit?: number;
   /** Capture the whole body (for --output) while the report keeps only the excerpt. */
-  keepBody?: boolean;
+  /** Stream the whole body here as it arrives (-o); only the `bodyLimit` excerpt stays in memory. */
+  openSink?: () => { stream: import('node:stream').Writable; close: boolean };
   allowInsecure?: boolean;
 }
 
@@ -32,6 +33,8 @@ export interface DiagnoseOutcome {
   token: string | null;
   /** The response body as received (up to bodyLimit). */
   body: Buffer<ArrayBufferLike>;
+  /** Writing the body to its sink failed (code or message); the report is whole. */
+  sinkError?: string;
 }
 
 export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<DiagnoseOutcome> {
@@ -93,7 +96,8 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
       headerName: options.headerName ?? 'Authorization',
       timeoutMs: options.timeoutMs ?? 30_000,
       ...(options.maxTimeMs !== undefined ? { maxTimeMs: options.maxTimeMs } : {}),
-      bodyLimit: options.keepBody ? Infinity : (options.bodyLimit ?? 200),
+      bodyLimit: options.bodyLimit ?? 200,
+      ...(options.openSink ? { openSink: options.openSink } : {}),
       monotonic: ctx.monotonic,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(proxy ? { proxy } : {}),
@@ -131,5 +135,6 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
     ...(result.redirect ? { redirect: result.redirect } : {}),
     timings: result.timings,
   };
-  return finish(verdict, minted.token, result.body);
+  const outcome = finish(verdict, minted.token, result.body);
+  return result.sinkError ? { ...outcome, sinkError: result.sinkError } : outcome;
 }

@@ -1,4 +1,5 @@
 // Send the request to the target with undici: bounded, timed, never following redirects.
+import type { Writable } from 'node:stream';
 import type { buildConnector, Dispatcher } from 'undici';
 import { isLoopback } from './addresses.ts';
 import { IdcallError } from './errors.ts';
@@ -25,6 +26,11 @@ export interface CallOptions {
   connect?: buildConnector.BuildOptions;
   /** Send it through this HTTP proxy (core/proxy-env.ts decides). */
   proxy?: string;
+  /**
+   * Where the whole body goes as it arrives (-o FILE, -o -), opened once the response starts: nothing but the kept
+   * excerpt is held in memory. `close`: end the stream when the body is done (a file, not stdout).
+   */
+  openSink?: () => { stream: Writable; close: boolean };
 }
 
 export interface CallResult {
@@ -36,6 +42,8 @@ export interface CallResult {
   timings: { connectMs?: number; firstByteMs?: number; totalMs: number };
   /** Where the token went: the header name actually used. */
   tokenHeader: string;
+  /** The sink failed (a full disk, a closed pipe): the body was not all written, the report is still whole. */
+  sinkError?: string;
 }
 
 const BODY_IDLE_MS = 5 * 60_000;
@@ -84,6 +92,9 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
     const chunks: Buffer[] = [];
     let kept = 0;
     let total = 0;
+    const sink = options.openSink?.();
+    let sinkError: string | undefined;
+    sink?.stream.once('error', (err: NodeJS.ErrnoException) => (sinkError = err.code ?? err.message));
     for await (const chunk of res.body) {
       const buf = chunk as Buffer;
       total += buf.length;
@@ -92,7 +103,10 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
         chunks.push(slice);
         kept += slice.length;
       }
+      // Backpressure from the file or pipe holds the download, so memory stays flat whatever the size.
+      if (sink && !sinkError && !sink.stream.write(buf)) await drained(sink.stream);
     }
+    if (sink?.close && !sinkError) await new Promise<void>((resolve) => sink.stream.end(() => resolve()));
     const picked: Record<string, string> = {};
     for (const name of KEY_HEADERS) {
       const value = res.headers[name];
@@ -106,12 +120,28 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
       ...(res.statusCode >= 300 && res.statusCode < 400 && picked.location ? { redirect: new URL(picked.location, options.url).toString() } : {}),
       timings: { ...(connectMs !== undefined ? { connectMs } : {}), firstByteMs, totalMs: Math.round(options.monotonic() - started) },
       tokenHeader,
+      ...(sinkError ? { sinkError } : {}),
     };
   } catch (err) {
     throw targetError(err, options);
   } finally {
     agent.destroy().catch(() => {});
   }
+}
+
+/** 'drain' or a failure, whichever comes first: a failed sink must not stall the download. */
+function drained(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('error', done);
+    stream.once('close', done);
+  });
 }
 
 function targetError(err: unknown, options: CallOptions): IdcallError {

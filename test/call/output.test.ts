@@ -118,3 +118,29 @@ test('--timeout bounds connecting and the headers only: a stream that answers at
     await up.close();
   }
 });
+
+test('-o streams the body to the file as it arrives (a 24 MB body, byte for byte), and the report says where it went', { timeout: 60_000 }, async () => {
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  const up = await upstream((_req, res) => {
+    let sent = 0;
+    const pump = () => {
+      while (sent < 384) {
+        sent++;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  try {
+    const file = join(fx.dir.path, 'download.bin');
+    const result = await idcall(['call', `${up.url}/big`, '-o', file], env());
+    assert.equal(result.code, 0, result.stdout);
+    assert.match(result.stdout, new RegExp(`Response body \\(${384 * 64 * 1024} bytes\\) written to`));
+    const { stat: statFile, readFile: readBody } = await import('node:fs/promises');
+    assert.equal((await statFile(file)).size, 384 * 64 * 1024);
+    assert.ok((await readBody(file)).every((b) => b === 7));
+  } finally {
+    await up.close();
+  }
+});
