@@ -2,8 +2,13 @@
 // Every rule that treats these specially (plain http allowed, never proxied, never relayed) asks here.
 import { isIP } from 'node:net';
 
+/** A host without the brackets of an IPv6 literal, lower-cased: what sockets and comparisons want. */
+export function bareHost(host: string): string {
+  return host.replace(/^\[|\]$/g, '').toLowerCase();
+}
+
 export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  const h = bareHost(host);
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
 }
 
@@ -12,7 +17,7 @@ export function isLoopback(host: string): boolean {
  * servers of Google, AWS and Azure.
  */
 export function isLinkLocal(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+  const h = bareHost(hostname).replace(/\.$/, '');
   if (h === 'metadata.google.internal' || h === 'metadata' || h === 'metadata.goog') return true;
   const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.\d+\.\d+$/.exec(h);
   if (v4) return v4[1] === '169' && v4[2] === '254';

@@ -1,5 +1,5 @@
 // Walk the ADC order exactly as Google's libraries do, and say which source wins and which are shadowed.
-import { stat } from 'node:fs/promises';
+import { isRegularFile } from './files.ts';
 import { join, win32 } from 'node:path';
 import type { Context } from './context.ts';
 import { usageError } from './errors.ts';
@@ -95,7 +95,7 @@ export async function discover(ctx: Context, options: DiscoverOptions): Promise<
     candidates.push({ origin: 'GOOGLE_APPLICATION_CREDENTIALS', path: gac, via: 'GOOGLE_APPLICATION_CREDENTIALS', present: true });
   }
   const wellKnown = wellKnownFile(ctx);
-  const wellKnownExists = await isFile(wellKnown);
+  const wellKnownExists = await isRegularFile(wellKnown);
   candidates.push({
     origin: 'well_known_file',
     path: wellKnown,
@@ -132,13 +132,5 @@ async function probeMetadata(ctx: Context, target: MetadataTarget, timeoutMs: nu
     return { present: true };
   } catch (err) {
     return { present: false, note: `not reachable: ${describeNetworkError(err, timeoutMs)}` };
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
   }
 }

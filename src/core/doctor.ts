@@ -2,8 +2,7 @@
 // It runs the same discover/load/mint steps as `call`; what it adds is the checks around them.
 import type { Context } from './context.ts';
 import { asIdcallError, exitCodeFor, IdcallError, type CauseCode } from './errors.ts';
-import { stat } from 'node:fs/promises';
-import { describeFileProblem, FileReadError, readBoundedFile, SUBJECT_TOKEN_MAX_BYTES } from './files.ts';
+import { describeFileProblem, FileReadError, isDirectory, isRegularFile, readBoundedFile, SUBJECT_TOKEN_MAX_BYTES } from './files.ts';
 import { readGcloudCredentialAccounts, readGcloudSession, readGcloudState } from './gcloud.ts';
 import { decodeJwtClaims } from './jwt.ts';
 import { mintAccessToken } from './mint.ts';
@@ -75,7 +74,7 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
   if (!discovery) {
     checks.push(check('adc', 'ok', 'ADC discovery skipped: --source gcloud uses the gcloud CLI\'s own credentials'));
   } else {
-    const winnerMissing = discovery.winner?.origin !== 'metadata_server' && discovery.winner?.path ? !(await isFile(discovery.winner.path)) : false;
+    const winnerMissing = discovery.winner?.origin !== 'metadata_server' && discovery.winner?.path ? !(await isRegularFile(discovery.winner.path)) : false;
     candidates.forEach((c, i) => {
       const winner = c === discovery.winner;
       const label = c.origin === 'metadata_server' ? `metadata server ${c.path} (${c.via})` : `${c.via} ${c.path}`;
@@ -315,6 +314,3 @@ function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { or
   }
   return out;
 }
-
-const isFile = (path: string) => stat(path).then((info) => info.isFile(), () => false);
-const isDirectory = (path: string) => stat(path).then((info) => info.isDirectory(), () => false);

@@ -80,6 +80,11 @@ export async function readBoundedFile(path: string, maxBytes: number): Promise<{
   }
 }
 
+/** Whether `path` is a regular file (following links); false when it is anything else or missing. */
+export const isRegularFile = (path: string): Promise<boolean> => stat(path).then((info) => info.isFile(), () => false);
+
+export const isDirectory = (path: string): Promise<boolean> => stat(path).then((info) => info.isDirectory(), () => false);
+
 /** A small text file that may legitimately be absent: its text, or undefined when missing. Other problems throw. */
 export async function readOptionalText(path: string, maxBytes: number): Promise<string | undefined> {
   try {

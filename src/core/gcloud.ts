@@ -1,11 +1,10 @@
 // The gcloud CLI as a token source (`--source gcloud`) and its configuration read without running it.
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from './context.ts';
 import { gcloudConfigDir } from './discover.ts';
 import { IdcallError } from './errors.ts';
-import { readOptionalText } from './files.ts';
+import { isRegularFile, readOptionalText } from './files.ts';
 
 export interface GcloudState {
   configDir: string;
@@ -100,7 +99,7 @@ function errorLine(text: string): string {
  */
 async function readGcloudDb<T>(path: string, read: (db: import('node:sqlite').DatabaseSync) => T | undefined): Promise<T | undefined> {
   try {
-    if (!(await stat(path)).isFile()) return undefined;
+    if (!(await isRegularFile(path))) return undefined;
     const { DatabaseSync } = await import('node:sqlite');
     const db = new DatabaseSync(path, { readOnly: true });
     try {

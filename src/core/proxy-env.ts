@@ -1,7 +1,7 @@
 // Which proxy a request goes through: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (either case, lowercase first, as
 // curl reads them), the way Google's libraries and gcloud honour them. One decision for every request idcall
 // makes, so the report can say which went through a proxy.
-import { isLinkLocal, isLoopback } from './addresses.ts';
+import { bareHost, isLinkLocal, isLoopback } from './addresses.ts';
 import type { Env } from './context.ts';
 
 const variable = (env: Env, name: string): string | undefined => env[name.toLowerCase()] || env[name] || undefined;
@@ -26,7 +26,7 @@ export function proxyConfigured(env: Env): boolean {
 /** NO_PROXY: `*`, or host names (a leading `.` or `*.` optional, matching subdomains too) and IPs, each with an optional :port. */
 export function exemptFromProxy(url: URL, env: Env): boolean {
   const noProxy = variable(env, 'NO_PROXY') ?? '';
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const host = bareHost(url.hostname);
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
   return noProxy
     .split(/[\s,]+/)

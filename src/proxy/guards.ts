@@ -1,7 +1,7 @@
 // Who may use the proxy and where it may go: the rules docs/security.md explains, each written once.
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import { isLinkLocal, isLoopback } from '../core/addresses.ts';
+import { bareHost, isLinkLocal, isLoopback } from '../core/addresses.ts';
 
 export interface HostPort {
   /** Without brackets: `::1`, `127.0.0.1`, `svc.run.app`. */
@@ -39,7 +39,7 @@ export function hostAllowed(patterns: string[], host: string): boolean {
  * access token from the metadata server. `metadataHosts` are GCE_METADATA_HOST / GCE_METADATA_IP values.
  */
 export function forbiddenDestination(hostname: string, port: number, metadataHosts: string[]): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const h = bareHost(hostname);
   if (isLinkLocal(h)) return true;
   return metadataHosts.some((value) => {
     const m = parseHostPort(value);

@@ -18,8 +18,9 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { asIdcallError } from '../core/errors.ts';
 import type { CacheResult, TokenCache } from '../core/token-cache.ts';
 import { describeNetworkError } from '../core/transport.ts';
+import { bareHost } from '../core/addresses.ts';
 import { redact } from '../core/redact.ts';
-import { appendVia, hopByHop, placeToken, viaNames, type TokenHeader } from './headers.ts';
+import { appendVia, endToEnd, placeToken, viaNames, type TokenHeader } from './headers.ts';
 import { shareWithH2c } from './h2c-listener.ts';
 
 export interface H2cOptions {
@@ -56,20 +57,6 @@ export function acceptH2c(server: Server, options: H2cOptions): H2c {
   };
   h2.on('session', track);
   const idle = new IdleWatch(options.upstreamTimeoutMs);
-  // Clients send the same :authority on every stream: remember the last one admitted (no browser headers) so the
-  // Host check runs once per distinct value, not once per stream.
-  let admittedAuthority: string | undefined;
-  const admit = options.admit;
-  options = {
-    ...options,
-    admit: (headers) => {
-      const plain = headers.origin === undefined && headers['sec-fetch-site'] === undefined;
-      if (plain && typeof headers[':authority'] === 'string' && headers[':authority'] === admittedAuthority) return null;
-      const refused = admit(headers);
-      if (!refused && plain && typeof headers[':authority'] === 'string') admittedAuthority = headers[':authority'];
-      return refused;
-    },
-  };
   h2.on('stream', (stream, headers, flags) => {
     // A client's RST_STREAM with an error code surfaces as 'error' on the stream: the stream's end, not the process's.
     stream.on('error', () => {});
@@ -88,7 +75,7 @@ export function acceptH2c(server: Server, options: H2cOptions): H2c {
     // Many client streams share each connection: a 64 KB connection window (HTTP/2's default) would make hundreds
     // of concurrent responses wait on WINDOW_UPDATEs, and Nagle's algorithm would hold back small frames.
     const { hostname, port: rawPort, protocol } = options.target;
-    const host = hostname.replace(/^\[|\]$/g, '');
+    const host = bareHost(hostname);
     const port = Number(rawPort || (protocol === 'https:' ? 443 : 80));
     const session = http2Connect(options.target.origin, {
       settings: { initialWindowSize: STREAM_WINDOW },
@@ -164,18 +151,6 @@ class IdleWatch {
 
 const isGrpc = (headers: IncomingHttpHeaders) => String(headers['content-type'] ?? '').startsWith('application/grpc');
 
-/** End-to-end request headers without pseudo-headers, in one pass (this runs for every stream). */
-function forwardable(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const drop = hopByHop(headers);
-  const out: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || name.charCodeAt(0) === 58 /* : */ || drop.has(name)) continue;
-    out[name] = value as string | string[];
-  }
-  return out;
-}
-
 async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, options: H2cOptions, upstreamFor: () => ClientHttp2Session, idle: IdleWatch): Promise<void> {
   const started = performance.now();
   const method = String(headers[':method'] ?? 'GET');
@@ -208,7 +183,7 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     fail(508, 14 /* UNAVAILABLE */, 'USAGE_ERROR', 'Loop detected: this request already passed through this proxy.', '');
     return report(grpc ? 200 : 508, 'none', null, 'loop');
   }
-  const forwarded = forwardable(headers);
+  const forwarded = endToEnd(headers);
   // HTTP/2 admits TE only as "trailers", which gRPC requires; a client that asks for trailers gets them passed on.
   const wantsTrailers = String(headers.te ?? '').includes('trailers');
   if (wantsTrailers) forwarded.te = 'trailers';
@@ -268,7 +243,7 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     upstream.on('response', (responseHeaders, flags) => {
       watched.touch();
       status = Number(responseHeaders[':status']);
-      const out = forwardable(responseHeaders) as OutgoingHttpHeaders;
+      const out = endToEnd(responseHeaders) as OutgoingHttpHeaders;
       out[':status'] = status;
       out.via = appendVia(responseHeaders.via as string | undefined, '2', options.viaName);
       if (stream.destroyed) return;

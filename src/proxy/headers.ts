@@ -17,7 +17,10 @@ export function hopByHop(headers: IncomingHttpHeaders | Record<string, string | 
   return named;
 }
 
-/** End-to-end headers only; `keep` re-admits some (an upgrade request must carry Connection and Upgrade). */
+/**
+ * End-to-end headers only, lower-cased, without HTTP/2 pseudo-headers (`:path`…); `keep` re-admits some (an upgrade
+ * request must carry Connection and Upgrade). One pass: this runs twice for every proxied request or stream.
+ */
 export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, keep: string[] = []): Record<string, string | string[]> {
   let drop = hopByHop(headers);
   if (keep.length) {
@@ -25,9 +28,11 @@ export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | 
     for (const k of keep) drop.delete(k);
   }
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || drop.has(name.toLowerCase())) continue;
-    out[name.toLowerCase()] = value;
+  for (const key in headers) {
+    const value = headers[key];
+    const name = key.toLowerCase();
+    if (value === undefined || name.charCodeAt(0) === 58 /* : */ || drop.has(name)) continue;
+    out[name] = value;
   }
   return out;
 }

@@ -88,8 +88,7 @@ interface Refusal {
 
 /** The path of a request target for the access log: absolute-form targets lose scheme and host, all lose the query. */
 function logPath(target: string): string {
-  const path = target.split('?')[0]!;
-  return /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.test(path) ? path.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/' : path;
+  return target.split('?')[0]!.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/';
 }
 
 const CLIENT_CLOSED = Object.assign(new Error('the client closed the connection'), { code: 'EIDCALL_CLIENT_CLOSED' });

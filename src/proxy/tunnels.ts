@@ -1,7 +1,8 @@
 // Connections that leave HTTP: CONNECT tunnels (forward mode, bytes passed through untouched, so no token) and
 // upgrades such as WebSocket (the handshake gets the token, then bytes flow both ways).
 import type { IncomingMessage } from 'node:http';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { bareHost } from '../core/addresses.ts';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { forbiddenDestination, guardedLookup, hostAllowed, parseHostPort } from './guards.ts';
 
@@ -68,7 +69,7 @@ export interface UpgradeRoute {
 export function spliceUpgrade(req: IncomingMessage, client: Socket, head: Buffer, route: UpgradeRoute, policy: TunnelPolicy): void {
   const url = new URL(route.origin);
   // URL keeps the brackets of an IPv6 literal; sockets want the bare address.
-  const hostname = url.hostname.replace(/^\[|\]$/g, '');
+  const hostname = bareHost(url.hostname);
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   const onConnect = () => {
     upstream.setTimeout(0);
@@ -81,7 +82,7 @@ export function spliceUpgrade(req: IncomingMessage, client: Socket, head: Buffer
   const lookup = route.guarded ? { lookup: guardedLookup } : {};
   const upstream =
     url.protocol === 'https:'
-      ? tlsConnect({ ...route.tls, host: hostname, port, servername: /^[\d.]+$|:/.test(hostname) ? undefined : hostname, ...lookup } as ConnectionOptions, onConnect)
+      ? tlsConnect({ ...route.tls, host: hostname, port, servername: isIP(hostname) ? undefined : hostname, ...lookup } as ConnectionOptions, onConnect)
       : netConnect({ port, host: hostname, ...lookup }, onConnect);
   policy.track(client, upstream);
   upstream.setTimeout(policy.connectTimeoutMs, () => upstream.destroy());
