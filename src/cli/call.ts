@@ -7,7 +7,7 @@ import type { Argv } from 'yargs';
 import type { DiagnoseOptions } from '../core/diagnose.ts';
 import { IdcallError, usageError } from '../core/errors.ts';
 import { parseTargetUrl, refusePlainHttp } from '../core/audience.ts';
-import { readBoundedFile } from '../core/files.ts';
+import { isDirectory, readBoundedFile } from '../core/files.ts';
 import { renderJson } from '../render/json.ts';
 import { registerSecret } from '../core/redact.ts';
 import { contextFor, type IO } from './io.ts';
@@ -98,8 +98,7 @@ async function checkOutputPath(path: string): Promise<void> {
     return;
   }
   const parent = dirname(target);
-  const dir = await stat(parent).catch(() => null);
-  if (!dir?.isDirectory()) throw usageError(`-o ${path}: the directory ${parent} does not exist.`, fix);
+  if (!(await isDirectory(parent))) throw usageError(`-o ${path}: the directory ${parent} does not exist.`, fix);
   if (!(await access(parent, constants.W_OK).then(() => true, () => false))) throw usageError(`-o ${path}: the directory ${parent} cannot be written to (permission denied).`, fix);
 }
 

@@ -104,7 +104,6 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     .version(VERSION)
     .help()
     .alias('h', 'help')
-    .recommendCommands()
     // yargs renders (and caches) the help text on every run; wrapping it is most of that cost, so wrap only when shown.
     .wrap(args.includes('--help') ? Math.min(110, io.stdout.columns ?? 100) : null)
     .epilogue('Exit status: 0 2xx, 1 other non-2xx, 2 usage error, 3 no usable credentials or token, 4 target rejected the token, 5 target unreachable or timed out.\nDocs: docs/commands.md, docs/troubleshooting.md')

@@ -73,7 +73,7 @@ export class TokenCache {
     if (warm) return warm;
     const entry = this.entry(audience);
     const current = entry.current;
-    if (!entry.inflight && entry.failure && this.now() < entry.failure.until) throw entry.failure.error;
+    if (!entry.inflight && this.backingOff(entry, this.now())) throw entry.failure!.error;
     const pending = entry.inflight ?? this.start(audience, entry);
     const fresh = await pending;
     return { token: fresh.token, result: current ? 'refresh' : 'miss' };
@@ -88,7 +88,7 @@ export class TokenCache {
     // Short-lived tokens (tests, custom lifetimes) scale the margin down with them.
     if (current && current.expiresAt - now > Math.min(this.safetyMs, lifetime * 0.1)) {
       const refreshAt = current.expiresAt - Math.min(lifetime * this.refreshFraction, 5 * 60_000);
-      if (now >= refreshAt && !entry.inflight && !(entry.failure && now < entry.failure.until)) {
+      if (now >= refreshAt && !entry.inflight && !this.backingOff(entry, now)) {
         this.start(audience, entry).catch((err) => this.onRefreshError(audience, err));
         return { token: current.token, result: 'refresh' };
       }
@@ -120,11 +120,18 @@ export class TokenCache {
 
   /** Drop the least recently used audiences (never one being minted) until the cache fits. */
   private evict(keep: Entry): void {
-    const byAge = [...this.entries].filter(([, e]) => e !== keep && !e.inflight).sort((a, b) => a[1].used - b[1].used);
-    for (const [name] of byAge) {
-      if (this.entries.size <= this.maxEntries) break;
-      this.entries.delete(name);
+    // One linear scan per eviction, no sort: a client naming a new host per request must not cost n log n each time.
+    while (this.entries.size > this.maxEntries) {
+      let oldest: string | undefined;
+      let oldestUse = Infinity;
+      for (const [name, e] of this.entries) if (e !== keep && !e.inflight && e.used < oldestUse) [oldest, oldestUse] = [name, e.used];
+      if (oldest === undefined) return; // everything else is being minted right now
+      this.entries.delete(oldest);
     }
+  }
+
+  private backingOff(entry: Entry, now: number): boolean {
+    return entry.failure !== undefined && now < entry.failure.until;
   }
 
   private start(audience: string, entry: Entry): Promise<CachedToken> {
