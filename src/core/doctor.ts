@@ -79,11 +79,13 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
       const winner = c === discovery.winner;
       const label = c.origin === 'metadata_server' ? `metadata server ${c.path} (${c.via})` : `${c.via} ${c.path}`;
       // ADC stops at the first source named, even when its file is missing: Google's libraries fail there too.
-      const state = winner ? (winnerMissing ? 'in use, but the file does not exist (ADC fails here; it does not fall back to the next source)' : 'in use') : c.present ? 'present but shadowed' : (c.note ?? 'absent');
+      const state = winner ? (winnerMissing ? 'in use, but the file does not exist (ADC fails here; it does not fall back to the next source)' : 'in use') : c.present ? 'present, not used (a source above comes first)' : (c.note ?? 'absent');
+      // A present source below the winner is ADC's documented order at work (a key file beside a gcloud login is the
+      // common case, and the emulator's own env.sh is one), so it is shown, not warned about.
       checks.push(
-        check(`adc:${c.origin}`, winner ? (winnerMissing ? 'fail' : 'ok') : c.present ? 'warn' : 'skipped', `${i + 1}. ${label}: ${state}`, {
+        check(`adc:${c.origin}`, winner ? (winnerMissing ? 'fail' : 'ok') : 'skipped', `${i + 1}. ${label}: ${state}`, {
           ...(winner && winnerMissing ? { code: 'CREDENTIALS_FILE_ERROR' as const, fix: `Point ${c.via} at an existing key or credential file, or unset it.` } : {}),
-          ...(c.present && !winner ? { fix: `It is never used while the source above it exists; ${c.origin === 'well_known_file' ? 'unset GOOGLE_APPLICATION_CREDENTIALS to use your gcloud login' : 'remove the source above it to use this one'}.` } : {}),
+          ...(c.present && !winner ? { details: [`To use it: ${c.origin === 'well_known_file' ? 'unset GOOGLE_APPLICATION_CREDENTIALS (and drop --credentials)' : 'remove the sources above it'}.`] } : {}),
           ...(c.origin === 'metadata_server' ? { requests: toRequestRecords(discovery.exchanges) } : {}),
         }),
       );

@@ -79,8 +79,9 @@ export async function runDiscoverRaw(ctx: Context, options: SourceOptions): Prom
     throw new StepFailure(step('discover', 'fail', ms, error.message, details, discovery.exchanges), error);
   }
   const shadowedCount = discovery.candidates.filter((c) => c.present && c !== discovery.winner).length;
-  const summary = `${describeCandidate(discovery.winner)} wins${shadowedCount ? `; ${shadowedCount} other source${shadowedCount > 1 ? 's' : ''} shadowed` : ''}`;
-  return { step: step('discover', shadowedCount ? 'warn' : 'ok', ms, summary, details, discovery.exchanges), discovery };
+  const summary = `${describeCandidate(discovery.winner)} wins${shadowedCount ? `; ${shadowedCount} other source${shadowedCount > 1 ? 's' : ''} present, not used` : ''}`;
+  // Sources below the winner are ADC's order at work, not a problem: listed in the details and in `shadowed`.
+  return { step: step('discover', 'ok', ms, summary, details, discovery.exchanges), discovery };
 }
 
 export async function runLoadRaw(ctx: Context, discovery: Discovery | null, options: SourceOptions): Promise<{ step: Step; resolved: Resolved }> {

@@ -150,11 +150,12 @@ test('call: NO_CREDENTIALS with a blackholed metadata server ends within the met
   assert.ok(result.ms < 1500, `took ${result.ms} ms`);
 });
 
-test('call: shadowed sources are reported (a key file hides the gcloud login)', async () => {
+test('call: shadowed sources are reported, not warned about (a key file hides the gcloud login)', async () => {
   const report = json(await idcall(['call', `${fx.emu.urls.services.hello}/`, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, CLOUDSDK_CONFIG: fx.creds.files.gcloudConfig })));
   assert.equal(report.source.origin, 'GOOGLE_APPLICATION_CREDENTIALS');
   assert.deepEqual(report.shadowed.map((s: any) => [s.origin, s.type]), [['well_known_file', 'authorized_user']]);
-  assert.equal(report.steps[0].status, 'warn');
+  assert.equal(report.steps[0].status, 'ok');
+  assert.match(report.steps[0].summary, /1 other source present, not used/);
 });
 
 test('call: X-Serverless-Authorization carries the token and the client Authorization header is kept', async () => {

@@ -20,10 +20,23 @@ function scrub(text: string): string {
     .replace(/key [0-9a-f]{8}…/g, 'key KID…')
     .replace(/(expires in) \d+ min/g, '$1 N min')
     .replace(/Response body \(\d+ bytes/g, 'Response body (N bytes')
-    .replace(/of Google's \([+-]\d+ s\)/g, "of Google's (±N s)");
+    .replace(/of Google's \([+-]\d+ s\)/g, "of Google's (±N s)")
+    .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g, 'JWT')
+    .replace(/"(iat|exp|auth_time)": \d+/g, '"$1": N')
+    .replace(/"expiresInSeconds": \d+/g, '"expiresInSeconds": N')
+    .replace(/"durationMs": \d+/g, '"durationMs": N')
+    .replace(/"kid": "[0-9a-f]+"/g, '"kid": "KID"')
+    .replace(/\(\d+ s ago\)/g, '(N s ago)');
 }
 
-const cases: [string, () => string[], () => Record<string, string | undefined>][] = [
+const keyEnv = () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount });
+/** A fresh token of the key's caller for the hello service, as `idcall token` prints it. */
+async function helloToken(): Promise<string> {
+  const result = await idcall(['token', '--audience', fx.emu.serviceRunUrls.hello![0]!], cleanEnv(fx.dir.path, { METADATA_SERVER_DETECTION: 'none', ...keyEnv() }), {}, { tokenAllowedOn: 'stdout' });
+  return result.stdout.trim();
+}
+
+const cases: [string, () => string[] | Promise<string[]>, () => Record<string, string | undefined>, ('stdout' | 'stderr')?][] = [
   ['call-ok', () => ['call', `${fx.emu.urls.services.hello}/api`], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
   ['call-ok-verbose', () => ['call', `${fx.emu.urls.services.hello}/api`, '--verbose'], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
   ['call-invoker-denied', () => ['call', `${fx.emu.urls.services.private}/`, '--audience', fx.emu.serviceRunUrls.private![0]!], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
@@ -31,13 +44,17 @@ const cases: [string, () => string[], () => Record<string, string | undefined>][
   ['call-impersonation-denied', () => ['call', `${fx.emu.urls.services.hello}/`, '--impersonate-service-account', SA('no-access')], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.authorizedUser })],
   ['call-no-credentials', () => ['call', `${fx.emu.urls.services.hello}/`], () => ({})],
   ['doctor-key', () => ['doctor'], () => ({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount })],
+  ['token-json', () => ['token', '--audience', fx.emu.serviceRunUrls.hello![0]!, '--json'], keyEnv, 'stdout'],
+  ['inspect-json', async () => ['inspect', await helloToken(), '--audience', fx.emu.serviceRunUrls.hello![0]!, '--json'], keyEnv],
+  ['inspect-wrong-audience-json', async () => ['inspect', await helloToken(), '--audience', fx.emu.serviceRunUrls.private![0]!, '--json'], keyEnv],
 ];
 
-for (const [name, args, extra] of cases) {
+for (const [name, makeArgs, extra, tokenAllowedOn] of cases) {
   test(`golden: ${name}`, async () => {
     const env = cleanEnv(fx.dir.path, { METADATA_SERVER_DETECTION: 'none', IDCALL_CERTS_URL: fx.emu.urls.jwks, IDCALL_IAM_URL: fx.emu.urls.iam, ...extra() });
-    const result = await idcall(args(), env);
-    const actual = scrub(`$ idcall ${args().join(' ')}\n${result.stdout}${result.stderr ? `--- stderr\n${result.stderr}` : ''}--- exit ${result.code}\n`);
+    const args = await makeArgs();
+    const result = await idcall(args, env, {}, tokenAllowedOn ? { tokenAllowedOn } : {});
+    const actual = scrub(`$ idcall ${args.join(' ')}\n${result.stdout}${result.stderr ? `--- stderr\n${result.stderr}` : ''}--- exit ${result.code}\n`);
     const file = new URL(`../golden/${name}.golden`, import.meta.url);
     if (process.env.IDCALL_UPDATE_GOLDEN) await writeFile(file, actual);
     assert.equal(actual, await readFile(file, 'utf8'));

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { JWT, gaxios } from 'google-auth-library';
 import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/main.ts';
-import { closedPort, tempDir } from '../helpers/cli.ts';
+import { closedPort, idcall, json, tempDir } from '../helpers/cli.ts';
 
 test('idcall emulator prints URLs and env, writes credential files that work, and exits 0 on SIGTERM', async () => {
   const dir = await tempDir();
@@ -59,4 +59,30 @@ test('idcall emulator --port --metadata-port: both servers on the ports asked fo
   assert.equal(await exit, 0);
   assert.match(out, new RegExp(`token\\s+http://127\\.0\\.0\\.1:${google}/token`));
   assert.match(out, new RegExp(`metadata server\\s+http://127\\.0\\.0\\.1:${metadata}\\b`));
+});
+
+test('with only the emulator\'s env.sh, doctor and call show no warning caused by the emulator\'s own files', async () => {
+  const dir = await tempDir();
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (c) => (out += c));
+  let stop!: () => void;
+  const exit = run(['emulator', '--write-credentials', dir.path], { stdout, stderr: new PassThrough(), stdin: new PassThrough(), env: { HOME: dir.path } }, { until: new Promise<void>((r) => (stop = r)) });
+  try {
+    await new Promise<void>((resolve) => stdout.on('data', () => out.includes('Press Ctrl-C') && resolve()));
+    // What `source env.sh` gives a shell, and nothing else of this machine's.
+    const env: Record<string, string> = { HOME: dir.path, PATH: process.env.PATH ?? '' };
+    for (const [, name, value] of (await readFile(`${dir.path}/env.sh`, 'utf8')).matchAll(/^export (\w+)=(.*)$/gm)) env[name!] = value!.replace(/^'(.*)'$/, '$1');
+    const doctor = json(await idcall(['doctor', '--json'], env));
+    assert.equal(doctor.verdict.code, 'OK');
+    assert.deepEqual(doctor.checks.filter((c: any) => c.status !== 'ok' && c.status !== 'skipped').map((c: any) => [c.id, c.summary]), []);
+    assert.ok(doctor.checks.some((c: any) => /present, not used/.test(c.summary)), 'the gcloud login below the key file is still shown');
+    const call = json(await idcall(['call', `${env.EMULATOR_SERVICE_HELLO}/`, '--json'], env));
+    assert.equal(call.verdict.code, 'OK');
+    assert.deepEqual(call.steps.filter((s: any) => s.status !== 'ok').map((s: any) => [s.name, s.summary]), []);
+  } finally {
+    stop();
+    await exit;
+    await dir.remove();
+  }
 });
