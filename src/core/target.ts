@@ -1,4 +1,6 @@
 // Send the request to the target with undici: bounded, timed, never following redirects.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Writable } from 'node:stream';
 import type { buildConnector, Dispatcher } from 'undici';
 import { isLoopback } from './addresses.ts';
@@ -93,6 +95,7 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
     let kept = 0;
     let total = 0;
     const sink = options.openSink?.();
+    let sinceCollect = 0;
     let sinkError: string | undefined;
     sink?.stream.once('error', (err: NodeJS.ErrnoException) => (sinkError = err.code ?? err.message));
     for await (const chunk of res.body) {
@@ -105,6 +108,10 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
       }
       // Backpressure from the file or pipe holds the download, so memory stays flat whatever the size.
       if (sink && !sinkError && !sink.stream.write(buf)) await drained(sink.stream);
+      if (sink && (sinceCollect += buf.length) >= COLLECT_EVERY_BYTES) {
+        sinceCollect = 0;
+        collectYoung();
+      }
     }
     if (sink?.close && !sinkError) await new Promise<void>((resolve) => sink.stream.end(() => resolve()));
     const picked: Record<string, string> = {};
@@ -127,6 +134,25 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
   } finally {
     agent.destroy().catch(() => {});
   }
+}
+
+// Each socket read is a fresh Buffer outside the JavaScript heap, and V8 frees those only when a collection finds their
+// small wrappers dead; a download allocates almost nothing else, so no collection comes until about 64 MB of external
+// memory has piled up (measured: 90 MB above start-up for a 300 MB body). A young-generation collection every few MB
+// costs well under a millisecond and keeps a download of any size at start-up memory plus a few MB.
+const COLLECT_EVERY_BYTES = 1024 * 1024;
+let youngCollector: (() => void) | null | undefined;
+function collectYoung(): void {
+  if (youngCollector === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as (options: { type: 'minor'; execution: 'sync' }) => void;
+      youngCollector = () => gc({ type: 'minor', execution: 'sync' });
+    } catch {
+      youngCollector = null;
+    }
+  }
+  youngCollector?.();
 }
 
 /** 'drain' or a failure, whichever comes first: a failed sink must not stall the download. */
