@@ -11,7 +11,8 @@ import { isDirectory, readBoundedFile } from '../core/files.ts';
 import { renderJson } from '../render/json.ts';
 import { registerSecret } from '../core/redact.ts';
 import { contextFor, type IO } from './io.ts';
-import { canonicalHeaderName, parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
+import { canonicalHeaderName, DEFAULTS, resolveCallSettings, resolveSourceOptions, TOKEN_HEADER_NAMES } from '../core/options.ts';
+import { withSourceOptions } from './options.ts';
 import { styleFor } from './render.ts';
 
 // -d @FILE is held in memory to be sent (and replayed on no retry): bounded like every file idcall reads.
@@ -21,13 +22,13 @@ export function callBuilder<T>(y: Argv<T>) {
   return withSourceOptions(y)
     .positional('url', { type: 'string', describe: 'URL to call, e.g. https://hello-abc123-uc.a.run.app/api', demandOption: true })
     .option('audience', { type: 'string', describe: 'Token audience (default: the URL\'s origin); for custom domains and custom audiences' })
-    .option('method', { alias: 'X', type: 'string', describe: 'HTTP method (default GET, or POST with --data)' })
+    .option('method', { alias: 'X', type: 'string', describe: `HTTP method (default ${DEFAULTS.method}, or ${DEFAULTS.methodWithBody} with --data)` })
     .option('header', { alias: 'H', type: 'string', array: true, describe: "Request header 'Name: value' (repeatable)" })
     .option('data', { alias: 'd', type: 'string', describe: 'Request body, @FILE to read it from a file, or @- from standard input' })
-    .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, coerce: canonicalHeaderName, describe: 'Header that carries the token (default Authorization; any letter case)' })
-    .option('timeout', { type: 'string', describe: 'Bound for connecting to the target and for its response headers (default 30s; 1500, 2s, 1m; IDCALL_TIMEOUT)' })
+    .option('header-name', { choices: TOKEN_HEADER_NAMES, coerce: canonicalHeaderName, describe: `Header that carries the token (default ${DEFAULTS.headerName}; any letter case)` })
+    .option('timeout', { type: 'string', describe: `Bound for connecting to the target and for its response headers (default ${DEFAULTS.timeoutMs / 1000}s; 1500, 2s, 1m; IDCALL_TIMEOUT)` })
     .option('max-time', { type: 'string', describe: 'Bound for the whole exchange, body included, as curl\'s --max-time (default none; IDCALL_MAX_TIME)' })
-    .option('body', { type: 'string', describe: 'How much of the response body to show: a byte count (default 200) or "full"' })
+    .option('body', { type: 'string', describe: `How much of the response body to show: a byte count (default ${DEFAULTS.bodyExcerptBytes}) or "full"` })
     .option('output', { alias: 'o', type: 'string', describe: 'Write the response body to FILE instead of showing it (checked before the request is sent; -o - writes it to stdout and the report to stderr)' })
     .option('allow-insecure', { type: 'boolean', describe: 'Allow sending the token over plain http to a non-loopback host' })
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'Show each step\'s details (requests, candidates, claims, headers) under its line' })
@@ -123,26 +124,14 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
       }
     } else data = Buffer.from(rawData);
   }
-  const bodyFlag = (argv.body as string | undefined) ?? '200';
-  const bodyLimit = bodyFlag === 'full' ? Infinity : Number(bodyFlag);
-  if (!Number.isInteger(bodyLimit) && bodyLimit !== Infinity) throw usageError(`--body ${bodyFlag} is not a byte count or "full".`, 'Use --body 200, --body 4096 or --body full.');
-  const method = (argv.method as string | undefined) ?? (data ? 'POST' : 'GET');
-  if (!/^[A-Za-z]+$/.test(method)) throw usageError(`--method ${JSON.stringify(method)} is not an HTTP method.`, 'Use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.');
-  const audience = setting(argv, 'audience');
+  const settings = resolveCallSettings(argv, data !== undefined);
   // A URL mistake is one usage line before anything runs, not a table of skipped steps.
-  refusePlainHttp(parseTargetUrl(String(argv.url ?? ''), audience).url, Boolean(argv['allow-insecure']));
+  refusePlainHttp(parseTargetUrl(settings.url, settings.audience).url, settings.allowInsecure);
   return {
-    ...sourceOptions(argv),
-    url: String(argv.url ?? ''),
-    ...(audience !== undefined ? { audience } : {}),
-    method,
+    ...resolveSourceOptions(argv),
+    ...settings,
     headers,
     ...(data ? { data } : {}),
-    headerName: (argv['header-name'] as DiagnoseOptions['headerName']) ?? 'Authorization',
-    timeoutMs: parseDuration(setting(argv, 'timeout'), 30_000, 'timeout'),
-    ...(setting(argv, 'max-time') !== undefined ? { maxTimeMs: parseDuration(setting(argv, 'max-time'), 0, 'max-time', 24 * 3600_000) } : {}),
-    bodyLimit: Math.max(0, bodyLimit),
     ...(argv.output !== undefined ? { openSink: sinkFor(String(argv.output), io) } : {}),
-    allowInsecure: Boolean(argv['allow-insecure']),
   };
 }

@@ -2,7 +2,8 @@
 import type { Argv } from 'yargs';
 import { renderJson } from '../render/json.ts';
 import { contextFor, type IO } from './io.ts';
-import { setting, sourceOptions, withSourceOptions } from './options.ts';
+import { resolveDoctorOptions } from '../core/options.ts';
+import { withSourceOptions } from './options.ts';
 import { styleFor } from './render.ts';
 
 export function doctorBuilder<T>(y: Argv<T>) {
@@ -13,11 +14,11 @@ export function doctorBuilder<T>(y: Argv<T>) {
 }
 
 export async function doctorCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
-  const audience = setting(argv, 'audience');
+  const options = resolveDoctorOptions(argv);
   const ctx = contextFor(io, argv);
   const { doctor } = await import('../core/doctor.ts');
   const { renderDoctor } = await import('../render/doctor.ts');
-  const report = await doctor(ctx, { ...sourceOptions(argv), ...(audience !== undefined ? { audience } : {}) }).finally(ctx.stopProgress);
+  const report = await doctor(ctx, options).finally(ctx.stopProgress);
   io.stdout.write(argv.json ? renderJson(report) : renderDoctor(report, styleFor(io, argv)));
   return report.exitCode;
 }

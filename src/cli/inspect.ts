@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { usageError } from '../core/errors.ts';
 import { renderJson } from '../render/json.ts';
 import { contextFor, type IO } from './io.ts';
-import { setting, sourceOptions } from './options.ts';
+import { resolveSourceOptions, setting } from '../core/options.ts';
 import { styleFor } from './render.ts';
 
 export function inspectBuilder<T>(y: Argv<T>) {
@@ -24,7 +24,7 @@ export async function inspectCommand(argv: Record<string, unknown>, io: IO): Pro
   if (arg !== undefined && arg !== '-') input = arg;
   else if (arg === undefined && io.stdin.isTTY) throw usageError('No token given.', 'Pass a token as an argument, or pipe one: idcall inspect - < token.txt');
   else input = await readLimited(io.stdin, 128 * 1024);
-  const source = sourceOptions(argv);
+  const source = resolveSourceOptions(argv);
   const audience = setting(argv, 'audience');
   const { inspectToken } = await import('../core/inspect.ts');
   const { renderInspect } = await import('../render/inspect.ts');

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { looksLikeSchemelessUrl } from '../core/audience.ts';
 import { asIdcallError, exitCodeFor, IdcallError, usageError } from '../core/errors.ts';
+import { envBoolean, withEnvironment, type OptionTable } from '../core/options.ts';
 import { REPORT_VERSION } from '../core/report.ts';
 import { renderJson } from '../render/json.ts';
 import { processIO, type IO } from './io.ts';
@@ -45,9 +46,12 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
     process.env.SHELL = `/bin/${args[1]}`;
     args.splice(1, 1);
   }
-  const wantsJson = args.includes('--json');
-  const debug = args.includes('--debug');
+  // Read before parsing, so that a usage error is reported as asked (IDCALL_JSON=true gives JSON for it too).
+  let wantsJson = false;
+  let debug = false;
   try {
+    wantsJson = globalFlag(args, 'json') ?? envBoolean(io.env, 'IDCALL_JSON') ?? false;
+    debug = globalFlag(args, 'debug') ?? envBoolean(io.env, 'IDCALL_DEBUG') ?? false;
     const argv = await parse(args, io);
     if (!argv) return 0;
     const command = String(argv._[0]);
@@ -62,6 +66,18 @@ export async function run(rawArgs: string[], io: IO = processIO(), runOptions: R
     printError(io, error, styleFor(io, args.includes('--no-color') ? { color: false } : args.includes('--color') ? { color: true } : {}), debug);
     return exitCodeFor(error.code);
   }
+}
+
+/** --flag, --no-flag or --flag=true|false on the command line, as yargs will read it; undefined when absent. */
+function globalFlag(args: string[], name: string): boolean | undefined {
+  let value: boolean | undefined;
+  for (const arg of args) {
+    if (arg === '--') break;
+    if (arg === `--${name}`) value = true;
+    else if (arg === `--no-${name}`) value = false;
+    else if (arg.startsWith(`--${name}=`)) value = /^(1|true|yes)$/i.test(arg.slice(name.length + 3));
+  }
+  return value;
 }
 
 function unexpected(err: unknown): IdcallError {
@@ -163,20 +179,4 @@ function closest(word: string, candidates: string[]): string | undefined {
   };
   const scored = candidates.map((c) => [c, distance(word.toLowerCase(), c.toLowerCase())] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1]);
   return scored[0] && scored[0][1] !== scored[1]?.[1] ? scored[0][0] : undefined;
-}
-
-/** Configuration order: flag, then IDCALL_<FLAG_NAME> from the environment, then the default. */
-type OptionTable = { boolean: string[]; array: string[]; key: Record<string, unknown> };
-
-function withEnvironment(argv: Record<string, any>, env: IO['env'], known: OptionTable): Record<string, any> {
-  for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('IDCALL_') || raw === undefined || raw === '') continue;
-    const key = name.slice('IDCALL_'.length).toLowerCase().replace(/_/g, '-');
-    if (!(key in known.key) || argv[key] !== undefined) continue;
-    if (known.boolean.includes(key)) {
-      if (!/^(1|0|true|false|yes|no)$/i.test(raw)) throw usageError(`${name}=${JSON.stringify(raw)} is not a boolean.`, `Set ${name} to true or false.`);
-      argv[key] = /^(1|true|yes)$/i.test(raw);
-    } else argv[key] = known.array.includes(key) ? raw.split(',').map((v) => v.trim()) : raw;
-  }
-  return argv;
 }

@@ -9,13 +9,14 @@ import { redact } from '../core/redact.ts';
 import { metadataHostsFrom, parseHostPort } from '../proxy/guards.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';
-import { canonicalHeaderName, parseDuration, setting, sourceOptions, withSourceOptions } from './options.ts';
+import { canonicalHeaderName, DEFAULTS, resolveProxySettings, resolveSourceOptions, TOKEN_HEADER_NAMES } from '../core/options.ts';
+import { withSourceOptions } from './options.ts';
 
 export function proxyBuilder<T>(y: Argv<T>) {
   return withSourceOptions(y)
     .option('target', { type: 'string', describe: 'Reverse mode: forward every request to this URL with a token for it' })
     .option('forward', { type: 'boolean', describe: 'Forward mode (HTTP_PROXY sidecar): absolute-form requests for allowed hosts get a token' })
-    .option('listen', { type: 'string', describe: 'Address to listen on (default 127.0.0.1:8080 reverse, 127.0.0.1:8000 forward; IDCALL_LISTEN)' })
+    .option('listen', { type: 'string', describe: `Address to listen on (default ${DEFAULTS.reverseListen} reverse, ${DEFAULTS.forwardListen} forward; IDCALL_LISTEN)` })
     .option('audience', { type: 'string', describe: 'Reverse mode: token audience (custom domains, custom audiences)' })
     .option('allow-host', { type: 'string', array: true, describe: "Forward mode: hosts that get a token (default '*.run.app' '*.cloudfunctions.net')" })
     .option('strict', { type: 'boolean', describe: 'Forward mode: refuse hosts that are not allowed instead of passing them through (required to listen off loopback)' })
@@ -23,10 +24,10 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .option('allow-insecure', { type: 'boolean', describe: 'Allow sending tokens over plain http to a non-loopback host (--target http://…, --no-upgrade-http)' })
     .option('upgrade-http', { type: 'boolean', default: true, describe: 'Forward mode: send plain-http requests for allowed hosts upstream over https (--no-upgrade-http keeps http)' })
     .option('h2c', { type: 'boolean', describe: 'Reverse mode: also accept HTTP/2 cleartext (gRPC) on the same port, sent upstream over HTTP/2' })
-    .option('header-name', { choices: ['Authorization', 'X-Serverless-Authorization'] as const, coerce: canonicalHeaderName, describe: 'Header that carries the token (default Authorization; a client\'s own Authorization is always kept)' })
-    .option('log-format', { choices: ['text', 'json', 'none'] as const, describe: 'Access log on stderr (default text)' })
-    .option('upstream-timeout', { type: 'string', describe: 'Upstream limit for response headers and idle body (default 60s)' })
-    .option('shutdown-timeout', { type: 'string', describe: 'How long SIGTERM waits for in-flight requests (default 10s)' })
+    .option('header-name', { choices: TOKEN_HEADER_NAMES, coerce: canonicalHeaderName, describe: `Header that carries the token (default ${DEFAULTS.headerName}; a client's own Authorization is always kept)` })
+    .option('log-format', { choices: ['text', 'json', 'none'] as const, describe: `Access log on stderr (default ${DEFAULTS.logFormat})` })
+    .option('upstream-timeout', { type: 'string', describe: `Upstream limit for response headers and idle body (default ${DEFAULTS.upstreamTimeoutMs / 1000}s)` })
+    .option('shutdown-timeout', { type: 'string', describe: `How long SIGTERM waits for in-flight requests (default ${DEFAULTS.shutdownTimeoutMs / 1000}s)` })
     .example('$0 proxy --target https://hello-abc123-uc.a.run.app', 'Local port 8080 forwards to a private service')
     .example('$0 proxy --target https://grpc-abc123-uc.a.run.app --h2c & grpcurl -plaintext 127.0.0.1:8080 list', 'gRPC to a private service')
     .example("HTTP_PROXY=http://127.0.0.1:8000 … & $0 proxy --forward --allow-host '*.run.app'", 'Sidecar for unchanged clients');
@@ -41,16 +42,17 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const target = targetRaw !== undefined ? parseTargetUrl(targetRaw).url : undefined;
   const allowHosts = (argv['allow-host'] as string[] | undefined) ?? DEFAULT_ALLOW_HOSTS;
   const upgradeHttp = argv['upgrade-http'] !== false;
-  const { host, port } = parseListen(setting(argv, 'listen') ?? (forward ? '127.0.0.1:8000' : '127.0.0.1:8080'));
+  const settings = resolveProxySettings(argv, forward);
+  const { host, port } = parseListen(settings.listen);
   refuseInsecure({ target, forward, upgradeHttp, allowHosts, allowInsecure: Boolean(argv['allow-insecure']) });
   // An exposed forward proxy hands the workload's identity to anyone who reaches it: only with an allowlist.
   if (forward && !isLoopback(host) && !argv.strict) {
     throw usageError(`--listen ${host} is not loopback: a forward proxy reachable from the network relays for anyone, with this workload's tokens.`, `Add --strict (only --allow-host hosts are relayed), or listen on 127.0.0.1.`);
   }
-  const format = (argv['log-format'] as string | undefined) ?? 'text';
+  const format = settings.logFormat;
   const audience = argv.audience !== undefined ? normaliseAudience(String(argv.audience)) : undefined;
   const ctx = contextFor(io);
-  const source = sourceOptions(argv);
+  const source = resolveSourceOptions(argv);
   const { cachedMinter, createMinter } = await import('../core/minter.ts');
   const minter = await createMinter(ctx, source);
   const err = (line: string) => io.stderr.write(redact(line) + '\n');
@@ -73,12 +75,12 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
       upgradeHttp,
       allowOrigins: ((argv['allow-origin'] as string[] | undefined) ?? []).map(parseOrigin),
       metadataHosts: metadataHostsFrom(io.env),
-      headerName: (argv['header-name'] as 'Authorization' | 'X-Serverless-Authorization' | undefined) ?? 'Authorization',
+      headerName: settings.headerName,
       host,
       port,
       cache,
-      upstreamTimeoutMs: parseDuration(argv['upstream-timeout'] as string | undefined, 60_000, 'upstream-timeout'),
-      shutdownTimeoutMs: parseDuration(argv['shutdown-timeout'] as string | undefined, 10_000, 'shutdown-timeout'),
+      upstreamTimeoutMs: settings.upstreamTimeoutMs,
+      shutdownTimeoutMs: settings.shutdownTimeoutMs,
       upstreamProxy: (origin) => upstreamProxy(origin, io.env, listeningPort),
       h2c: Boolean(argv.h2c),
       ...(format === 'none' ? {} : { onLog: (e: AccessLogEntry) => io.stderr.write(redact(format === 'json' ? JSON.stringify(e) : textLine(e)) + '\n') }),

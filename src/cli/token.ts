@@ -4,7 +4,8 @@ import { renderJson } from '../render/json.ts';
 import { redact, registerSecret } from '../core/redact.ts';
 import { detectStyle } from '../render/style.ts';
 import { contextFor, type IO } from './io.ts';
-import { setting, sourceOptions, withSourceOptions } from './options.ts';
+import { resolveTokenOptions } from '../core/options.ts';
+import { withSourceOptions } from './options.ts';
 
 export function tokenBuilder<T>(y: Argv<T>) {
   return withSourceOptions(y)
@@ -18,16 +19,11 @@ export function tokenBuilder<T>(y: Argv<T>) {
 }
 
 export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
-  const audience = setting(argv, 'audience');
+  const options = resolveTokenOptions(argv);
   const ctx = contextFor(io, argv);
   // Loaded here, not at the top: yargs imports every command's builder, and only this command needs these.
   const { printableToken } = await import('../core/token.ts');
-  const { report, token } = await printableToken(ctx, {
-    ...sourceOptions(argv),
-    ...(audience !== undefined ? { audience } : {}),
-    includeEmail: Boolean(argv['include-email']),
-    ...(argv.format ? { format: argv.format as 'standard' | 'full' } : {}),
-  }).finally(ctx.stopProgress);
+  const { report, token } = await printableToken(ctx, options).finally(ctx.stopProgress);
   registerSecret(token);
   if (argv.json) {
     // The token is what was asked for, so it is the one field not redacted; the rest is the report as always.

@@ -4,28 +4,12 @@ import type { Context } from './context.ts';
 import { asIdcallError, exitCodeFor, IdcallError } from './errors.ts';
 import { REPORT_VERSION, type CallReport, type Step, type Verdict } from './report.ts';
 import { obtainToken } from './obtain.ts';
-import { displayProxy, proxyFor } from './proxy-env.ts';
-import { skipped, step, type SourceOptions } from './steps.ts';
-import type { CallResult } from './target.ts';
+import type { CallSettings, SourceOptions } from './options.ts';
+import { runCall, skipped, type CallPayload } from './steps.ts';
 import { serviceFromUrl, verdictForResponse } from './verdict.ts';
 
-export interface DiagnoseOptions extends SourceOptions {
-  url: string;
-  audience?: string;
-  method?: string;
-  headers?: [string, string][];
-  data?: Buffer;
-  headerName?: 'Authorization' | 'X-Serverless-Authorization';
-  timeoutMs?: number;
-  /** Bound for the whole exchange with the target (--max-time). */
-  maxTimeMs?: number;
-  /** Bytes of response body to keep in the report; Infinity for all. */
-  bodyLimit?: number;
-  /** Capture the whole body (for --output) while the report keeps only the excerpt. */
-  /** Stream the whole body here as it arrives (-o); only the `bodyLimit` excerpt stays in memory. */
-  openSink?: () => { stream: import('node:stream').Writable; close: boolean };
-  allowInsecure?: boolean;
-}
+/** Complete options (core/options.ts resolves them): nothing below this line has a default of its own. */
+export type DiagnoseOptions = SourceOptions & CallSettings & CallPayload;
 
 export interface DiagnoseOutcome {
   report: CallReport;
@@ -65,7 +49,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   let target;
   try {
     target = parseTargetUrl(options.url, options.audience);
-    refusePlainHttp(target.url, Boolean(options.allowInsecure));
+    refusePlainHttp(target.url, options.allowInsecure);
   } catch (err) {
     return finish(fromError(asIdcallError(err, 'USAGE_ERROR')));
   }
@@ -80,35 +64,10 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   if (obtained.error || !obtained.minted) return finish(fromError(obtained.error!));
   const { minted, verify } = obtained;
 
-  const t0 = ctx.monotonic();
-  // undici loads only when a target is called: it is a third of start-up for the other commands.
-  const { callTarget } = await import('./target.ts');
-  const proxy = proxyFor(target.url, ctx.env);
-  let result: CallResult;
-  try {
-    ctx.progress?.('call', 'start');
-    result = await callTarget({
-      url: target.url,
-      method: (options.method ?? 'GET').toUpperCase(),
-      headers: options.headers ?? [],
-      ...(options.data ? { body: options.data } : {}),
-      token: minted.token,
-      headerName: options.headerName ?? 'Authorization',
-      timeoutMs: options.timeoutMs ?? 30_000,
-      ...(options.maxTimeMs !== undefined ? { maxTimeMs: options.maxTimeMs } : {}),
-      bodyLimit: options.bodyLimit ?? 200,
-      ...(options.openSink ? { openSink: options.openSink } : {}),
-      monotonic: ctx.monotonic,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      ...(proxy ? { proxy } : {}),
-    });
-  } catch (err) {
-    ctx.progress?.('call', 'end');
-    const error = asIdcallError(err, 'TARGET_UNREACHABLE');
-    steps.push(step('call', 'fail', Math.round(ctx.monotonic() - t0), error.message));
-    return finish(fromError(error), minted.token);
-  }
-  ctx.progress?.('call', 'end');
+  const called = await runCall(ctx, target.url, minted.token, options, options);
+  steps.push(called.step);
+  if (!called.result) return finish(fromError(called.error!), minted.token);
+  const result = called.result;
   const host = target.url.host;
   const principal = minted.principal ?? obtained.source?.principal ?? null;
   // The service called is the URL's; through a custom domain, the audience may be the only name of it (for grants).
@@ -116,21 +75,10 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   const service = calledService ?? serviceFromUrl(target.audience);
   const audienceChoice = { origin: target.url.origin, fromFlag: options.audience !== undefined, calledService };
   const verdict = verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience, audienceChoice);
-  const t = result.timings;
-  const timing = [proxy ? `through the proxy ${displayProxy(proxy)}` : t.connectMs !== undefined ? `connect ${t.connectMs} ms` : 'reused connection', `first byte ${t.firstByteMs} ms`].join(', ');
-  const details = [
-    `${(options.method ?? 'GET').toUpperCase()} ${target.url.toString()} with the token in ${result.tokenHeader}`,
-    timing,
-    ...Object.entries(result.headers)
-      .filter(([k]) => ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location'].includes(k))
-      .map(([k, v]) => `${k}: ${v}`),
-  ];
-  const status = result.status < 300 ? 'ok' : result.status < 400 ? 'warn' : 'fail';
-  steps.push(step('call', status, Math.round(ctx.monotonic() - t0), `HTTP ${result.status}${result.redirect ? ` → ${result.redirect} (not followed)` : ''}`, details));
   report.response = {
     status: result.status,
     headers: result.headers,
-    bodyExcerpt: result.body.subarray(0, options.bodyLimit ?? 200).toString('utf8'),
+    bodyExcerpt: result.body.subarray(0, options.bodyLimit).toString('utf8'),
     bodyBytes: result.bodyBytes,
     ...(result.redirect ? { redirect: result.redirect } : {}),
     timings: result.timings,

@@ -2,6 +2,7 @@
 import { isRegularFile } from './files.ts';
 import { join, win32 } from 'node:path';
 import type { Context } from './context.ts';
+import { METADATA_DEFAULT_HOST } from './endpoints.ts';
 import { usageError } from './errors.ts';
 import type { Origin } from './report.ts';
 import { createRecordingClient, describeNetworkError, type Exchange } from './transport.ts';
@@ -64,7 +65,7 @@ export function metadataTarget(env: Context['env']): MetadataTarget {
       'Unset METADATA_SERVER_DETECTION, or set it to one of the values above.',
     );
   }
-  const [via, raw] = env.GCE_METADATA_IP ? ['GCE_METADATA_IP', env.GCE_METADATA_IP] : env.GCE_METADATA_HOST ? ['GCE_METADATA_HOST', env.GCE_METADATA_HOST] : ['default', '169.254.169.254'];
+  const [via, raw] = env.GCE_METADATA_IP ? ['GCE_METADATA_IP', env.GCE_METADATA_IP] : env.GCE_METADATA_HOST ? ['GCE_METADATA_HOST', env.GCE_METADATA_HOST] : ['default', METADATA_DEFAULT_HOST];
   const value = raw.trim();
   let parsed: URL;
   try {

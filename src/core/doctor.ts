@@ -7,10 +7,11 @@ import { readGcloudCredentialAccounts, readGcloudSession, readGcloudState } from
 import { decodeJwtClaims } from './jwt.ts';
 import { mintAccessToken } from './mint.ts';
 import { REPORT_VERSION, toRequestRecords, type RequestRecord, type Shadowed, type Source, type StepStatus, type Verdict } from './report.ts';
-import { runLoad, runMint, StepFailure, type Resolved, type SourceOptions } from './steps.ts';
+import { runLoad, runMint, StepFailure, type Resolved } from './steps.ts';
+import type { DoctorOptions } from './options.ts';
 import { discover, type Discovery } from './discover.ts';
-import { GCLOUD_CLIENT_ID } from './token.ts';
-import { GOOGLE_TOKEN_URL, type Exchange } from './transport.ts';
+import { GCLOUD_CLIENT_ID, GOOGLE_STS_URL, GOOGLE_TOKEN_URL, GOOGLE_UNIVERSE, METADATA_URLS } from './endpoints.ts';
+import type { Exchange } from './transport.ts';
 import { displayProxy, exemptFromProxy, proxyConfigured, proxyFor } from './proxy-env.ts';
 import { userTokenFix } from './verdict.ts';
 import { clockSkewSeconds, describeSkew, humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
@@ -38,9 +39,6 @@ export interface DoctorReport {
   exitCode: number;
 }
 
-export interface DoctorOptions extends SourceOptions {
-  audience?: string;
-}
 
 const check = (id: string, status: StepStatus, summary: string, more: Partial<Omit<Check, 'id' | 'status' | 'summary'>> = {}): Check => ({
   id,
@@ -243,7 +241,7 @@ async function configurationChecks(ctx: Context, resolved: Resolved, options: Do
   if (type === 'external_account') {
     const cs = (json.credential_source ?? {}) as Record<string, any>;
     const kind = cs.file ? 'file' : cs.url ? 'url' : cs.executable ? 'executable' : cs.environment_id ? String(cs.environment_id) : cs.certificate ? 'certificate' : 'unknown';
-    const details = [`audience ${String(json.audience)}`, `subject token type ${String(json.subject_token_type)}`, `subject token from ${kind}${cs.file ? ` ${cs.file}` : cs.url ? ` ${cs.url}` : ''}`, `STS ${String(options.endpoints.sts ?? json.token_url ?? 'https://sts.googleapis.com/v1/token')}`, `impersonates ${resolved.credential?.principal ?? '(nobody: federation alone cannot mint ID tokens)'}`];
+    const details = [`audience ${String(json.audience)}`, `subject token type ${String(json.subject_token_type)}`, `subject token from ${kind}${cs.file ? ` ${cs.file}` : cs.url ? ` ${cs.url}` : ''}`, `STS ${String(options.endpoints.sts ?? json.token_url ?? GOOGLE_STS_URL)}`, `impersonates ${resolved.credential?.principal ?? '(nobody: federation alone cannot mint ID tokens)'}`];
     let status: StepStatus = 'ok';
     let summary = `workload identity federation via ${kind}`;
     let fix = '';
@@ -275,10 +273,10 @@ async function configurationChecks(ctx: Context, resolved: Resolved, options: Do
     out.push(check('federation', status, summary, { details, fix, ...(status === 'fail' ? { code: 'FEDERATION_FAILED' as const } : {}) }));
   }
   const quota = ctx.env.GOOGLE_CLOUD_QUOTA_PROJECT ?? (json.quota_project_id as string | undefined);
-  const universe = (json.universe_domain as string | undefined) ?? 'googleapis.com';
+  const universe = (json.universe_domain as string | undefined) ?? GOOGLE_UNIVERSE;
   out.push(
-    check('quota-universe', universe === 'googleapis.com' ? 'ok' : 'warn', `quota project ${quota ?? '(none)'}${ctx.env.GOOGLE_CLOUD_QUOTA_PROJECT ? ' (GOOGLE_CLOUD_QUOTA_PROJECT)' : ''}, universe ${universe}`, {
-      ...(universe !== 'googleapis.com' ? { fix: `This credential belongs to the ${universe} universe: Cloud Run in googleapis.com will not accept its tokens.` } : {}),
+    check('quota-universe', universe === GOOGLE_UNIVERSE ? 'ok' : 'warn', `quota project ${quota ?? '(none)'}${ctx.env.GOOGLE_CLOUD_QUOTA_PROJECT ? ' (GOOGLE_CLOUD_QUOTA_PROJECT)' : ''}, universe ${universe}`, {
+      ...(universe !== GOOGLE_UNIVERSE ? { fix: `This credential belongs to the ${universe} universe: Cloud Run in googleapis.com will not accept its tokens.` } : {}),
     }),
   );
   return out;
@@ -292,7 +290,7 @@ function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { or
   if (proxyConfigured(env)) {
     const via = proxy ? `idcall sends requests for Google's endpoints (e.g. oauth2.googleapis.com) through ${displayProxy(proxy)}` : 'NO_PROXY exempts Google\'s endpoints, so idcall reaches them directly';
     // Google's libraries (gaxios) send every URL to the proxy, http ones included, unless NO_PROXY says otherwise.
-    const metadataProxied = ['http://169.254.169.254/', 'http://metadata.google.internal/'].some((url) => !exemptFromProxy(new URL(url), env));
+    const metadataProxied = METADATA_URLS.some((url) => !exemptFromProxy(new URL(url), env));
     out.push(
       metadataProxied
         ? check('proxy', 'warn', `${via}; NO_PROXY does not exempt the metadata server, so clients that honour the proxy (idcall does not) send metadata requests to it`, {

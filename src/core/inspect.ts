@@ -2,7 +2,7 @@
 import { normaliseAudience } from './audience.ts';
 import type { Context } from './context.ts';
 import { exitCodeFor, usageError, type CauseCode } from './errors.ts';
-import { GOOGLE_CERTS_URL } from './transport.ts';
+import { GOOGLE_CERTS_URL } from './endpoints.ts';
 import { REPORT_VERSION, toRequestRecords, type InspectReport, type Verdict } from './report.ts';
 import { humanDuration, timeClaim, verifyToken } from './verify.ts';
 import { userTokenFix } from './verdict.ts';

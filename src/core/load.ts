@@ -1,5 +1,6 @@
 // Parse and validate a credential file: one clear sentence naming the file and the field when it is wrong.
 import { createPrivateKey } from 'node:crypto';
+import { GOOGLE_STS_URL } from './endpoints.ts';
 import { IdcallError } from './errors.ts';
 import { FileReadError, readBoundedFile } from './files.ts';
 import { registerCredentialSecrets } from './redact.ts';
@@ -135,7 +136,7 @@ export function parseCredential(json: Record<string, any>, path: string | null, 
       const fix = 'Recreate it with `gcloud iam workload-identity-pools create-cred-config`.';
       const audience = need('audience', fix);
       need('subject_token_type', fix);
-      const tokenUrl = json.token_url ?? 'https://sts.googleapis.com/v1/token';
+      const tokenUrl = json.token_url ?? GOOGLE_STS_URL;
       checkUrl(tokenUrl, 'token_url', bad, fix);
       const cs = json.credential_source;
       if (typeof cs !== 'object' || cs === null || Array.isArray(cs)) throw bad('credential_source', 'is missing or not an object', fix);

@@ -6,14 +6,14 @@ import type { LoadedCredential } from './load.ts';
 import { impersonationTarget } from './load.ts';
 import type { MetadataTarget } from './discover.ts';
 import { classifyFailure, type IamParty, type Phase } from './classify.ts';
-import { createRecordingClient, GOOGLE_IAM_URL, GOOGLE_STS_URL, type Endpoints, type Exchange } from './transport.ts';
+import { CLOUD_PLATFORM_SCOPE, GOOGLE_IAM_URL, GOOGLE_STS_URL, GOOGLE_TOKEN_URL, type Endpoints } from './endpoints.ts';
+import { createRecordingClient, type Exchange } from './transport.ts';
 import type { HttpClient } from './http.ts';
 import { libraryTransporter } from './gal-transport.ts';
 import { decodeJwtClaims } from './jwt.ts';
 import { describeFileProblem, FileReadError, readBoundedFile, SUBJECT_TOKEN_MAX_BYTES } from './files.ts';
 import { registerSecret } from './redact.ts';
 
-export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 
 export interface MintOptions {
   audience: string;
@@ -172,7 +172,7 @@ async function accessToken(s: Session, source: MintSource): Promise<AccessToken>
   if (!credential) return metadataAccessToken(s, source.metadata!);
   switch (credential.type) {
     case 'service_account': {
-      const client = await jwtClient(s, credential, [CLOUD_PLATFORM]);
+      const client = await jwtClient(s, credential, [CLOUD_PLATFORM_SCOPE]);
       const { token } = await guard(s, 'token', () => client.getAccessToken());
       return { token: requireToken(token), principal: credential.principal };
     }
@@ -227,7 +227,7 @@ async function jwtClient(s: Session, credential: LoadedCredential, scopes?: stri
 
 async function userClient(s: Session, json: Record<string, any>) {
   const { UserRefreshClient } = await import('./auth-library.ts');
-  const tokenUrl = s.options.endpoints.token ?? json.token_uri ?? 'https://oauth2.googleapis.com/token';
+  const tokenUrl = s.options.endpoints.token ?? json.token_uri ?? GOOGLE_TOKEN_URL;
   return new UserRefreshClient({
     clientId: json.client_id,
     clientSecret: json.client_secret,
@@ -265,7 +265,7 @@ async function federatedToken(s: Session, credential: LoadedCredential): Promise
   const form = new URLSearchParams({
     grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
     audience: String(json.audience),
-    scope: CLOUD_PLATFORM,
+    scope: CLOUD_PLATFORM_SCOPE,
     requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
     subject_token: subjectToken,
     subject_token_type: String(json.subject_token_type),
@@ -306,7 +306,7 @@ async function generateIdToken(s: Session, bearer: string, sa: string, delegates
 }
 
 async function generateAccessToken(s: Session, bearer: string, sa: string, delegates: string[], caller: string | null, fileBase?: string): Promise<string> {
-  const body = { scope: [CLOUD_PLATFORM], lifetime: '3600s', delegates: delegateNames(delegates) };
+  const body = { scope: [CLOUD_PLATFORM_SCOPE], lifetime: '3600s', delegates: delegateNames(delegates) };
   const data = await iamCall(s, iamUrl(s, sa, 'generateAccessToken', fileBase), bearer, body, { sa, caller, permission: 'getAccessToken', delegates: delegateEmails(delegates) });
   if (typeof data.accessToken !== 'string') throw new IdcallError('TOKEN_ENDPOINT_ERROR', 'generateAccessToken answered 200 without an accessToken.', 'Check --iam-url points at IAM Credentials.');
   return data.accessToken;

@@ -2,7 +2,8 @@
 import type { Context } from './context.ts';
 import { asIdcallError } from './errors.ts';
 import type { Shadowed, Source, Step } from './report.ts';
-import { runDiscover, runLoad, runMint, StepFailure, type Resolved, type SourceOptions } from './steps.ts';
+import { runDiscover, runLoad, runMint, StepFailure, type Resolved } from './steps.ts';
+import type { SourceOptions } from './options.ts';
 import { TokenCache, type TokenCacheOptions } from './token-cache.ts';
 
 export interface Minter {

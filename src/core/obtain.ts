@@ -2,7 +2,8 @@
 import type { Context } from './context.ts';
 import type { IdcallError } from './errors.ts';
 import type { Shadowed, Source, Step } from './report.ts';
-import { runDiscover, runLoad, runMint, runVerify, StepFailure, type Minted, type Resolved, type SourceOptions } from './steps.ts';
+import { runDiscover, runLoad, runMint, runVerify, StepFailure, type Minted, type Resolved } from './steps.ts';
+import type { SourceOptions } from './options.ts';
 import type { VerifyResult } from './verify.ts';
 
 export interface Obtained {

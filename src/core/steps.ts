@@ -1,4 +1,4 @@
-// The steps every command shares: discover → load → mint → verify. Each returns a Step row and its value;
+// The steps every command shares: discover → load → mint → verify → call. Each returns a Step row and its value;
 // `call`, `token`, `doctor` and the library all run these, never a copy of them.
 import type { Context } from './context.ts';
 import { discover, type Discovery } from './discover.ts';
@@ -7,24 +7,13 @@ import { gcloudIdentityToken } from './gcloud.ts';
 import { loadCredentialFile, type LoadedCredential } from './load.ts';
 import { mintIdToken, type MintResult } from './mint.ts';
 import { toRequestRecords, type Shadowed, type Source, type Step, type StepId } from './report.ts';
-import type { Endpoints, Exchange } from './transport.ts';
+import type { Exchange } from './transport.ts';
 import { timeClaim, verifyToken, type VerifyResult } from './verify.ts';
 import { decodeJwtClaims } from './jwt.ts';
 
-export interface SourceOptions {
-  credentials?: string;
-  impersonate?: string;
-  delegates?: string[];
-  /** `gcloud`: ask the gcloud CLI for its own identity token instead of using ADC. */
-  source?: 'adc' | 'gcloud';
-  metadataTimeoutMs: number;
-  authTimeoutMs: number;
-  endpoints: Endpoints;
-  certsUrl: string;
-  includeEmail?: boolean;
-  format?: 'standard' | 'full';
-  probeMetadata?: 'always' | 'when-needed' | 'when-likely';
-}
+import type { CallSettings, SourceOptions } from './options.ts';
+import { displayProxy, proxyFor } from './proxy-env.ts';
+import type { CallResult } from './target.ts';
 
 export class StepFailure extends Error {
   readonly step: Step;
@@ -182,6 +171,56 @@ export async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudienc
   return { step: step('verify', verify.status, Math.round(ctx.monotonic() - t0), verify.summary, details, verify.exchanges), verify };
 }
 
+/** What `call` sends besides its settings: the body's bytes and, for -o, where the body streams to. */
+export interface CallPayload {
+  headers: [string, string][];
+  data?: Buffer;
+  /** Stream the whole body here as it arrives (-o); only the `bodyLimit` excerpt stays in memory. */
+  openSink?: () => { stream: import('node:stream').Writable; close: boolean };
+}
+
+/** Headers of the target's answer that say who answered and why; shown under the call step. */
+const SHOWN_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location'];
+
+export async function runCallRaw(ctx: Context, url: URL, token: string, settings: CallSettings, payload: CallPayload): Promise<{ step: Step; result: CallResult | null; error: IdcallError | null }> {
+  const t0 = ctx.monotonic();
+  // undici loads only when a target is called: it is a third of start-up for the other commands.
+  const { callTarget } = await import('./target.ts');
+  const proxy = proxyFor(url, ctx.env);
+  let result: CallResult;
+  try {
+    result = await callTarget({
+      url,
+      method: settings.method,
+      headers: payload.headers,
+      ...(payload.data ? { body: payload.data } : {}),
+      token,
+      headerName: settings.headerName,
+      timeoutMs: settings.timeoutMs,
+      ...(settings.maxTimeMs !== undefined ? { maxTimeMs: settings.maxTimeMs } : {}),
+      bodyLimit: settings.bodyLimit,
+      ...(payload.openSink ? { openSink: payload.openSink } : {}),
+      monotonic: ctx.monotonic,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(proxy ? { proxy } : {}),
+    });
+  } catch (err) {
+    const error = asIdcallError(err, 'TARGET_UNREACHABLE');
+    return { step: step('call', 'fail', Math.round(ctx.monotonic() - t0), error.message), result: null, error };
+  }
+  const t = result.timings;
+  const timing = [proxy ? `through the proxy ${displayProxy(proxy)}` : t.connectMs !== undefined ? `connect ${t.connectMs} ms` : 'reused connection', `first byte ${t.firstByteMs} ms`].join(', ');
+  const details = [
+    `${settings.method} ${url.toString()} with the token in ${result.tokenHeader}`,
+    timing,
+    ...Object.entries(result.headers)
+      .filter(([k]) => SHOWN_HEADERS.includes(k))
+      .map(([k, v]) => `${k}: ${v}`),
+  ];
+  const status = result.status < 300 ? 'ok' : result.status < 400 ? 'warn' : 'fail';
+  return { step: step('call', status, Math.round(ctx.monotonic() - t0), `HTTP ${result.status}${result.redirect ? ` → ${result.redirect} (not followed)` : ''}`, details), result, error: null };
+}
+
 /** Report progress around a step without the step knowing about terminals. */
 function withProgress<A extends unknown[], R>(id: string, run: (ctx: Context, ...args: A) => Promise<R>) {
   return async (ctx: Context, ...args: A): Promise<R> => {
@@ -198,3 +237,4 @@ export const runDiscover = withProgress('discover', runDiscoverRaw);
 export const runLoad = withProgress('load', runLoadRaw);
 export const runMint = withProgress('mint', runMintRaw);
 export const runVerify = withProgress('verify', runVerifyRaw);
+export const runCall = withProgress('call', runCallRaw);

@@ -4,15 +4,12 @@ import type { Context } from './context.ts';
 import { exitCodeFor, IdcallError } from './errors.ts';
 import { obtainToken } from './obtain.ts';
 import { REPORT_VERSION, type TokenReport, type Verdict } from './report.ts';
-import type { SourceOptions } from './steps.ts';
+import type { TokenOptions } from './options.ts';
 import { userTokenFix } from './verdict.ts';
 
 /** What gcloud uses when no --audiences is given; Cloud Run accepts it too. */
-export const GCLOUD_CLIENT_ID = '32555940559.apps.googleusercontent.com';
+import { GCLOUD_CLIENT_ID } from './endpoints.ts';
 
-export interface TokenOptions extends SourceOptions {
-  audience?: string;
-}
 
 export async function printableToken(ctx: Context, options: TokenOptions): Promise<{ report: TokenReport; token: string | null }> {
   const asked = options.audience !== undefined;

@@ -3,6 +3,7 @@
 
 import type { HttpClient, HttpInit, HttpResponse } from './http.ts';
 import { displayProxy } from './proxy-env.ts';
+import { GOOGLE_IAM_URL, GOOGLE_LEGACY_TOKEN_URL, GOOGLE_STS_URL, GOOGLE_TOKEN_URL, type Endpoints } from './endpoints.ts';
 
 export interface Exchange {
   method: string;
@@ -20,26 +21,12 @@ export interface Exchange {
   proxy?: string;
 }
 
-export interface Endpoints {
-  /** Full OAuth 2.0 token URL, e.g. https://oauth2.googleapis.com/token. */
-  token?: string;
-  /** IAM Credentials base URL, e.g. https://iamcredentials.googleapis.com. */
-  iam?: string;
-  /** Full STS token URL, e.g. https://sts.googleapis.com/v1/token. */
-  sts?: string;
-}
-
 export interface GoogleError {
   code: string;
   message: string;
   /** OAuth `error_subtype` (invalid_rapt, rapt_required) or API ErrorInfo reason. */
   subtype?: string;
 }
-
-export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
-export const GOOGLE_IAM_URL = 'https://iamcredentials.googleapis.com';
-export const GOOGLE_STS_URL = 'https://sts.googleapis.com/v1/token';
-export const GOOGLE_CERTS_URL = 'https://www.googleapis.com/oauth2/v3/certs';
 
 export interface RecordingOptions {
   endpoints?: Endpoints;
@@ -64,7 +51,7 @@ export function backoffMs(attempt: number, retryAfter: string | null, random = M
 }
 
 export function route(url: string, endpoints: Endpoints = {}): string {
-  if (endpoints.token && (url === GOOGLE_TOKEN_URL || url === 'https://www.googleapis.com/oauth2/v4/token')) return endpoints.token;
+  if (endpoints.token && (url === GOOGLE_TOKEN_URL || url === GOOGLE_LEGACY_TOKEN_URL)) return endpoints.token;
   if (endpoints.sts && url === GOOGLE_STS_URL) return endpoints.sts;
   if (endpoints.iam && url.startsWith(GOOGLE_IAM_URL + '/')) return endpoints.iam.replace(/\/$/, '') + url.slice(GOOGLE_IAM_URL.length);
   return url;

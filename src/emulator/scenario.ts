@@ -109,7 +109,7 @@ export interface Scenario {
   port?: number;
 }
 
-export const GCLOUD_CLIENT_ID = '32555940559.apps.googleusercontent.com';
+export { GCLOUD_CLIENT_ID } from '../core/endpoints.ts';
 export const GCLOUD_CLIENT_SECRET = 'ZmssLNjJy2998hD4CTg2ejr2';
 export const ADC_CLIENT_ID = '764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com';
 export const ADC_CLIENT_SECRET = 'd-FL95Q19q7MQmFpd7hHD0Ty';

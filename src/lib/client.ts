@@ -6,9 +6,8 @@ import { IdcallError } from '../core/errors.ts';
 import { decodeJwtClaims } from '../core/jwt.ts';
 import { cachedMinter, createMinter } from '../core/minter.ts';
 import type { CallReport, Source } from '../core/report.ts';
-import type { SourceOptions } from '../core/steps.ts';
 import type { TokenCache } from '../core/token-cache.ts';
-import { GOOGLE_CERTS_URL } from '../core/transport.ts';
+import { DEFAULTS, resolveCallSettings, resolveSourceOptions, withEnvironment, type Raw, type SourceOptions, type TokenHeaderName } from '../core/options.ts';
 import { placeToken, type TokenHeader } from '../proxy/headers.ts';
 import { fetchKeepingTokenHome } from './redirects.ts';
 import type { Dispatcher } from 'undici';
@@ -31,22 +30,27 @@ export interface CredentialOptions {
   authTimeoutMs?: number;
 }
 
-function sourceOptions(o: CredentialOptions): SourceOptions {
-  const env = o.env ?? process.env;
-  const pick = (value: string | undefined, name: string) => value ?? (env[name] || undefined);
-  const tokenUrl = pick(o.tokenUrl, 'IDCALL_TOKEN_URL');
-  const iamUrl = pick(o.iamUrl, 'IDCALL_IAM_URL');
-  const stsUrl = pick(o.stsUrl, 'IDCALL_STS_URL');
-  return {
-    ...(o.credentials !== undefined ? { credentials: o.credentials } : {}),
-    ...(o.impersonateServiceAccount !== undefined ? { impersonate: o.impersonateServiceAccount } : {}),
-    ...(o.delegates?.length ? { delegates: o.delegates } : {}),
-    source: 'adc',
-    metadataTimeoutMs: o.metadataTimeoutMs ?? 1000,
-    authTimeoutMs: o.authTimeoutMs ?? 10_000,
-    endpoints: { ...(tokenUrl ? { token: tokenUrl } : {}), ...(iamUrl ? { iam: iamUrl } : {}), ...(stsUrl ? { sts: stsUrl } : {}) },
-    certsUrl: pick(o.certsUrl, 'IDCALL_CERTS_URL') ?? GOOGLE_CERTS_URL,
+/** The library's option names as the CLI's flags, so both resolve through core/options.ts. */
+const LIBRARY_FLAGS = { boolean: [], array: ['delegates'], key: { credentials: 1, 'impersonate-service-account': 1, delegates: 1, 'token-url': 1, 'iam-url': 1, 'sts-url': 1, 'certs-url': 1, 'metadata-timeout': 1, 'auth-timeout': 1 } };
+
+function flagsOf(o: CredentialOptions): Raw {
+  const raw: Raw = {
+    credentials: o.credentials,
+    'impersonate-service-account': o.impersonateServiceAccount,
+    delegates: o.delegates?.length ? o.delegates : undefined,
+    'token-url': o.tokenUrl,
+    'iam-url': o.iamUrl,
+    'sts-url': o.stsUrl,
+    'certs-url': o.certsUrl,
+    'metadata-timeout': o.metadataTimeoutMs,
+    'auth-timeout': o.authTimeoutMs,
   };
+  // The same order as the CLI: the option, then IDCALL_* from the environment, then the default.
+  return withEnvironment(raw, o.env ?? process.env, LIBRARY_FLAGS);
+}
+
+function sourceOptions(o: CredentialOptions): SourceOptions {
+  return resolveSourceOptions(flagsOf(o));
 }
 
 interface Shared {
@@ -89,18 +93,14 @@ export async function getIdToken(options: CredentialOptions & { audience: string
 /** The same report as `idcall call URL --json`: every step, the verdict and the fix. */
 export async function diagnose(
   url: string,
-  options: CredentialOptions & { audience?: string; method?: string; headers?: Record<string, string>; body?: string | Buffer; headerName?: 'Authorization' | 'X-Serverless-Authorization'; timeoutMs?: number; bodyLimit?: number } = {},
+  options: CredentialOptions & { audience?: string; method?: string; headers?: Record<string, string>; body?: string | Buffer; headerName?: TokenHeaderName; timeoutMs?: number; bodyLimit?: number } = {},
 ): Promise<CallReport> {
+  const settings = resolveCallSettings({ url, audience: options.audience, method: options.method, 'header-name': options.headerName, timeout: options.timeoutMs, body: options.bodyLimit }, options.body !== undefined);
   const outcome = await runDiagnose(defaultContext(options.env ?? process.env), {
     ...sourceOptions(options),
-    url,
-    ...(options.audience !== undefined ? { audience: options.audience } : {}),
-    method: options.method ?? (options.body !== undefined ? 'POST' : 'GET'),
+    ...settings,
     headers: Object.entries(options.headers ?? {}),
     ...(options.body !== undefined ? { data: Buffer.from(options.body) } : {}),
-    headerName: options.headerName ?? 'Authorization',
-    timeoutMs: options.timeoutMs ?? 30_000,
-    bodyLimit: options.bodyLimit ?? 200,
   });
   return outcome.report;
 }
@@ -110,7 +110,7 @@ export interface InjectOptions extends CredentialOptions {
   audience?: (origin: string) => string | null;
   /** Only origins this returns true for get a token (default: every https origin, and http on loopback). */
   allow?: (origin: string) => boolean;
-  headerName?: 'Authorization' | 'X-Serverless-Authorization';
+  headerName?: TokenHeaderName;
 }
 
 const defaultAllow = (origin: string) => origin.startsWith('https://') || /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(origin);
@@ -131,7 +131,7 @@ type FetchFn = typeof globalThis.fetch;
  */
 export function idTokenFetch(options: InjectOptions & { fetch?: FetchFn } = {}): FetchFn {
   const base = options.fetch ?? globalThis.fetch;
-  const header = (options.headerName ?? 'Authorization').toLowerCase() as TokenHeader;
+  const header = (options.headerName ?? DEFAULTS.headerName).toLowerCase() as TokenHeader;
   return async (input, init) => {
     const request = new Request(input, init);
     const origin = new URL(request.url).origin;
@@ -152,7 +152,7 @@ export function idTokenFetch(options: InjectOptions & { fetch?: FetchFn } = {}):
  * Composed with undici's redirect interceptor in either order, the token never follows a redirect to another origin.
  */
 export function idTokenInterceptor(options: InjectOptions = {}): Dispatcher.DispatcherComposeInterceptor {
-  const header = (options.headerName ?? 'Authorization').toLowerCase() as TokenHeader;
+  const header = (options.headerName ?? DEFAULTS.headerName).toLowerCase() as TokenHeader;
   return (dispatch) =>
     function idcallInterceptor(opts, handler) {
       if (opts.origin == null) return dispatch(opts, handler);

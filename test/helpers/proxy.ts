@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/main.ts';
 import { cachedMinter, createMinter } from '../../src/core/minter.ts';
 import { defaultContext } from '../../src/core/context.ts';
-import { sourceOptions } from '../../src/cli/options.ts';
+import { resolveSourceOptions } from '../../src/core/options.ts';
 import { startProxy, type AccessLogEntry, type ProxyOptions, type RunningProxy } from '../../src/proxy/server.ts';
 import type { TokenCache } from '../../src/core/token-cache.ts';
 
@@ -14,7 +14,7 @@ export const allLogs: AccessLogEntry[] = [];
 
 export async function proxyFor(env: Record<string, string | undefined>, options: Partial<ProxyOptions> & Pick<ProxyOptions, 'mode'>, flags: Record<string, unknown> = {}): Promise<{ proxy: RunningProxy; cache: TokenCache; log: AccessLogEntry[] }> {
   const ctx = defaultContext(env);
-  const minter = await createMinter(ctx, sourceOptions({ ...(env.IDCALL_IAM_URL ? { 'iam-url': env.IDCALL_IAM_URL } : {}), ...flags }));
+  const minter = await createMinter(ctx, resolveSourceOptions({ ...(env.IDCALL_IAM_URL ? { 'iam-url': env.IDCALL_IAM_URL } : {}), ...flags }));
   const cache = cachedMinter(minter);
   const log: AccessLogEntry[] = [];
   const proxy = await startProxy({ allowHosts: [], strict: false, upgradeHttp: false, headerName: 'Authorization', host: '127.0.0.1', port: 0, cache, onLog: (e) => (log.push(e), allLogs.push(e)), ...options });

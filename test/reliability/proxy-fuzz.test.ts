@@ -261,7 +261,7 @@ function liveObjects() {
   const emitWarning = process.emitWarning;
   process.emitWarning = () => {}; // queryObjects is experimental in Node 22-24 and says so on every call
   try {
-    const count = (c: { prototype: object }) => queryObjects(c, { format: 'count' }) as number;
+    const count = (c: typeof IncomingMessage | typeof ServerResponse | typeof Socket) => queryObjects(c, { format: 'count' });
     return { IncomingMessage: count(IncomingMessage), ServerResponse: count(ServerResponse), Socket: count(Socket) };
   } finally {
     process.emitWarning = emitWarning;
