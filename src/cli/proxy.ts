@@ -57,7 +57,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const minter = await createMinter(ctx, source);
   const err = (line: string) => io.stderr.write(redact(line) + '\n');
   // The same credential warnings `call` and `token` show (a world-readable key, …).
-  for (const step of minter.steps) for (const detail of step.details) if (detail.startsWith('[warn] ')) err(`idcall proxy: warning: ${detail.slice(7)}`);
+  for (const w of minter.warnings) err(`idcall proxy: warning: ${w.text}. Run: ${w.fix}`);
   const cache = cachedMinter(minter, { onRefreshError: (aud, e) => err(`idcall proxy: background refresh for ${aud} failed (${(e as Error).message}); the current token is served until it expires`) });
 
   // A proxy allocates a little per request and keeps almost nothing: a larger young generation means fewer

@@ -98,7 +98,7 @@ export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange |
           const chain = delegationFix(who, denied, member);
           return wrap('IMPERSONATION_DENIED', `${who.caller ?? 'The caller'} may not mint tokens for ${who.sa} through --delegates: ${chain.message} (${google}).`, chain.fix);
         }
-        const role = who?.caller?.startsWith('federated principal') ? 'roles/iam.workloadIdentityUser' : 'roles/iam.serviceAccountTokenCreator';
+        const role = who?.caller && isFederated(who.caller) ? 'roles/iam.workloadIdentityUser' : 'roles/iam.serviceAccountTokenCreator';
         return wrap(
           'IMPERSONATION_DENIED',
           `${who?.caller ?? 'The caller'} may not mint tokens for ${who?.sa ?? 'the service account'} (${google}).`,
@@ -130,10 +130,12 @@ function stsFix(code: string | undefined, message: string): string {
   return 'Check the subject token (issuer, expiry, attribute condition) against the provider: gcloud iam workload-identity-pools providers describe PROVIDER --workload-identity-pool=POOL --location=global';
 }
 
+/** A federated identity is named by its IAM member URI (load.ts federatedPrincipal), never by an email. */
+export const isFederated = (principal: string): boolean => principal.startsWith('principal://') || principal.startsWith('principalSet://');
+
 /** IAM member form of a principal: serviceAccount:, user: or principal:// as it stands. */
 export function memberOf(principal: string): string {
-  if (principal.startsWith('principal://') || principal.startsWith('principalSet://')) return principal;
-  if (principal.startsWith('federated principal')) return 'principalSet://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/*';
+  if (isFederated(principal)) return principal;
   return principal.endsWith('.gserviceaccount.com') ? `serviceAccount:${principal}` : `user:${principal}`;
 }
 

@@ -16,6 +16,8 @@ export interface Candidate {
   present: boolean;
   /** Why it is not present (missing file, probe timed out, detection disabled). */
   note?: string;
+  /** The metadata server at its default address, named by no variable. */
+  defaultAddress?: boolean;
 }
 
 export interface Discovery {
@@ -108,7 +110,7 @@ export async function discover(ctx: Context, options: DiscoverOptions): Promise<
   const fileWins = candidates.some((c) => c.present);
   const likely = metadata.via !== 'default' || Boolean(ctx.env.K_SERVICE || ctx.env.CLOUD_RUN_JOB || ctx.env.FUNCTION_NAME || ctx.env.CLOUD_RUN_WORKER_POOL);
   const shouldProbe = options.probeMetadata === 'always' || !fileWins || (options.probeMetadata === 'when-likely' && likely);
-  const metaCandidate: Candidate = { origin: 'metadata_server', path: metadata.base, via: metadata.via === 'default' ? 'default address' : metadata.via, present: false };
+  const metaCandidate: Candidate = { origin: 'metadata_server', path: metadata.base, via: metadata.via === 'default' ? 'default address' : metadata.via, present: false, ...(metadata.via === 'default' ? { defaultAddress: true } : {}) };
   if (metadata.detection === 'none') metaCandidate.note = 'skipped: METADATA_SERVER_DETECTION=none';
   else if (metadata.detection === 'assume-present') metaCandidate.present = true;
   else if (metadata.detection === 'bios-only') metaCandidate.note = 'not probed: METADATA_SERVER_DETECTION=bios-only and this machine is not a Google VM';
@@ -123,7 +125,7 @@ export async function discover(ctx: Context, options: DiscoverOptions): Promise<
 }
 
 async function probeMetadata(ctx: Context, target: MetadataTarget, timeoutMs: number, exchanges: Exchange[]): Promise<{ present: boolean; note?: string }> {
-  const http = createRecordingClient({ timeoutMs, exchanges, base: ctx.http, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const http = createRecordingClient({ timeoutMs, exchanges, base: ctx.http, now: ctx.monotonic, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   try {
     const res = await http(`${target.base}/computeMetadata/v1/instance`, { headers: { 'Metadata-Flavor': 'Google' }, direct: true });
     if (res.headers.get('metadata-flavor') !== 'Google') {

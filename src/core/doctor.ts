@@ -12,6 +12,7 @@ import type { DoctorOptions } from './options.ts';
 import { discover, type Discovery } from './discover.ts';
 import { GCLOUD_CLIENT_ID, GOOGLE_STS_URL, GOOGLE_TOKEN_URL, GOOGLE_UNIVERSE, METADATA_URLS } from './endpoints.ts';
 import type { Exchange } from './transport.ts';
+import type { Candidate } from './discover.ts';
 import { displayProxy, exemptFromProxy, proxyConfigured, proxyFor } from './proxy-env.ts';
 import { userTokenFix } from './verdict.ts';
 import { clockSkewSeconds, describeSkew, humanDuration, SKEW_TOLERANCE_S } from './verify.ts';
@@ -147,7 +148,7 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
         check('credential', loaded.step.status, loaded.step.summary, {
           details: loaded.step.details,
           durationMs: loaded.step.durationMs,
-          ...(cred?.warnings.length ? { fix: cred.warnings.map((w) => w.replace(/^.*Run: /, '')).join('; ') } : {}),
+          ...(cred?.warnings.length ? { fix: cred.warnings.map((w) => w.fix).join('; ') } : {}),
         }),
       );
       checks.push(...(await configurationChecks(ctx, resolved, options)));
@@ -158,12 +159,12 @@ export async function doctor(ctx: Context, options: DoctorOptions): Promise<Doct
   }
 
   if (resolved && resolved.source?.type !== 'gcloud') {
-    const tokenOptions = { endpoints: { ...options.endpoints }, timeoutMs: options.authTimeoutMs, ...(options.impersonate ? { impersonate: options.impersonate } : {}) };
+    const tokenOptions = { endpoints: options.endpoints, timeoutMs: options.authTimeoutMs, delegates: options.delegates ?? [], includeEmail: options.includeEmail, format: options.format, ...(options.impersonate ? { impersonate: options.impersonate } : {}) };
     const t0 = ctx.monotonic();
     try {
       const access = await mintAccessToken(ctx, { credential: resolved.credential, ...(resolved.discovery ? { metadata: resolved.discovery.metadata } : {}) }, tokenOptions);
       exchanges.push(...access.exchanges);
-      if (access.principal && report.source && !report.source.principal) report.source.principal = access.principal;
+      if (access.principal && report.source && !report.source.principal) report.source = { ...report.source, principal: access.principal };
       checks.push(check('access-token', 'ok', `access token obtained${access.principal ? ` for ${access.principal}` : ''}`, { durationMs: Math.round(ctx.monotonic() - t0), requests: toRequestRecords(access.exchanges) }));
     } catch (err) {
       const e = asIdcallError(err, 'TOKEN_ENDPOINT_ERROR');
@@ -283,7 +284,7 @@ async function configurationChecks(ctx: Context, resolved: Resolved, options: Do
 }
 
 /** What breaks auth silently: proxies that swallow the metadata server, a wrong clock, a metadata override pointing nowhere. */
-function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { origin: string; present: boolean; via: string; path: string | null; note?: string }[]): Check[] {
+function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: Candidate[]): Check[] {
   const out: Check[] = [];
   const env = ctx.env;
   const proxy = proxyFor(new URL(GOOGLE_TOKEN_URL), env);
@@ -309,7 +310,7 @@ function environmentChecks(ctx: Context, exchanges: Exchange[], candidates: { or
     );
   } else out.push(check('clock', 'skipped', 'clock not compared: no Google endpoint answered'));
   const meta = candidates.find((c) => c.origin === 'metadata_server');
-  if (meta && meta.via !== 'default address' && !meta.present) {
+  if (meta && !meta.defaultAddress && !meta.present) {
     out.push(check('metadata-host', 'warn', `${meta.via} points at ${meta.path}, which is not a metadata server (${meta.note ?? 'no answer'})`, { fix: `Unset ${meta.via} off Google Cloud, or point it at a metadata server (host:port).` }));
   }
   return out;

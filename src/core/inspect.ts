@@ -5,6 +5,7 @@ import { exitCodeFor, usageError, type CauseCode } from './errors.ts';
 import { GOOGLE_CERTS_URL } from './endpoints.ts';
 import { REPORT_VERSION, toRequestRecords, type InspectReport, type Verdict } from './report.ts';
 import { humanDuration, timeClaim, verifyToken } from './verify.ts';
+import type { SignatureCheck } from './jwt.ts';
 import { userTokenFix } from './verdict.ts';
 
 const MAX_INPUT = 64 * 1024;
@@ -30,7 +31,7 @@ export async function inspectToken(ctx: Context, input: string, options: Inspect
   const audience = options.audience !== undefined ? normaliseAudience(options.audience) : null;
   const v = await verifyToken(ctx, token, { expectedAudience: audience, certsUrl: options.certsUrl, timeoutMs: options.timeoutMs });
   if (v.kind === 'not_a_jwt') {
-    throw usageError(`This is not a token idcall can read: ${v.summary.replace(/^not a JWT: /, '')}.`, 'Paste the whole ID token (three base64url parts separated by dots), e.g. from `idcall token --audience URL`.');
+    throw usageError(`This is not a token idcall can read: ${v.signature.status === 'unknown' ? v.signature.reason : 'undecodable'}.`, 'Paste the whole ID token (three base64url parts separated by dots), e.g. from `idcall token --audience URL`.');
   }
   const nowS = ctx.now() / 1000;
   const times: Record<string, string> = {};
@@ -39,10 +40,10 @@ export async function inspectToken(ctx: Context, input: string, options: Inspect
   if (iat !== undefined) times.iat = `${new Date(iat * 1000).toISOString()} (${iat <= nowS ? `${humanDuration(nowS - iat)} ago` : `in ${humanDuration(iat - nowS)}`})`;
   if (exp !== undefined) times.exp = `${new Date(exp * 1000).toISOString()} (${exp > nowS ? `expires in ${humanDuration(exp - nowS)}` : `expired ${humanDuration(nowS - exp)} ago`})`;
   if (v.claims.email_verified !== undefined && v.claims.email_verified !== true) {
-    v.findings.push({ status: 'warn', text: `email_verified is ${JSON.stringify(v.claims.email_verified)}` });
+    v.findings.push({ check: 'email', status: 'warn', text: `email_verified is ${JSON.stringify(v.claims.email_verified)}` });
   }
 
-  const verdict = verdictFor(v.findings, v.kind, audience, v.claims);
+  const verdict = verdictFor(v.findings, v.kind, audience, v.claims, v.signature);
   return {
     version: REPORT_VERSION,
     command: 'inspect',
@@ -60,7 +61,7 @@ export async function inspectToken(ctx: Context, input: string, options: Inspect
   };
 }
 
-function verdictFor(findings: InspectReport['findings'], kind: InspectReport['kind'], audience: string | null, claims: Record<string, unknown>): Verdict {
+function verdictFor(findings: InspectReport['findings'], kind: InspectReport['kind'], audience: string | null, claims: Record<string, unknown>, signature: SignatureCheck): Verdict {
   if (kind === 'access_token') {
     return { code: 'AUDIENCE_MISMATCH', summary: 'This is an OAuth access token (ya29.…), not an ID token: Cloud Run rejects it.', fix: 'Mint an ID token instead: idcall token --audience URL (or gcloud auth print-identity-token).' };
   }
@@ -76,7 +77,7 @@ function verdictFor(findings: InspectReport['findings'], kind: InspectReport['ki
     if (code === 'SIGNATURE_UNVERIFIED') {
       return {
         code,
-        summary: `The signature was NOT verified (${hit.text.replace(/^signature NOT verified: /, '')}), so idcall cannot say whether a target would accept this token.`,
+        summary: `The signature was NOT verified (${signature.status === 'unknown' ? signature.reason : 'no certificates'}), so idcall cannot say whether a target would accept this token.`,
         fix: `Let idcall reach ${GOOGLE_CERTS_URL} (or point --certs-url at a copy of it) and run inspect again.`,
       };
     }

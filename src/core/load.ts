@@ -14,7 +14,8 @@ export interface LoadedCredential {
   principal: string | null;
   /** Facts a person wants to see (source of an impersonation, pool of a federation). */
   details: string[];
-  warnings: string[];
+  /** Problems with the file that do not stop it working, each with its fix. */
+  warnings: { text: string; fix: string }[];
 }
 
 const MAX_BYTES = 256 * 1024;
@@ -66,7 +67,7 @@ export async function loadCredentialFile(path: string, via: string, platform: No
   const loaded = parseCredential(json, path, via);
   const holdsSecret = 'private_key' in json || 'refresh_token' in json || typeof json.source_credentials === 'object';
   if (holdsSecret && platform !== 'win32' && (mode & 0o077) !== 0) {
-    loaded.warnings.push(`${path} is readable by other users (mode ${(mode & 0o777).toString(8)}); it holds a secret. Run: chmod 600 ${shellPath(path)}`);
+    loaded.warnings.push({ text: `${path} is readable by other users (mode ${(mode & 0o777).toString(8)}); it holds a secret`, fix: `chmod 600 ${shellPath(path)}` });
   }
   return loaded;
 }
@@ -146,7 +147,7 @@ export function parseCredential(json: Record<string, any>, path: string | null, 
       const pool = /workload(?:Identity)?Pools\/([^/]+)\/providers\/([^/]+)/.exec(audience) ?? /workforcePools\/([^/]+)\/providers\/([^/]+)/.exec(audience);
       const sa = typeof json.service_account_impersonation_url === 'string' ? impersonationTarget(json.service_account_impersonation_url) : null;
       if (json.service_account_impersonation_url !== undefined) checkUrl(json.service_account_impersonation_url, 'service_account_impersonation_url', bad, fix);
-      result.principal = sa ?? (pool ? `federated principal of pool ${pool[1]}` : null);
+      result.principal = sa ?? federatedPrincipal(audience);
       result.details.push(`pool ${pool?.[1] ?? '?'}, provider ${pool?.[2] ?? '?'}, subject token from ${kinds[0] === 'environment_id' ? String(cs.environment_id) : kinds[0]}${sa ? `, impersonates ${sa}` : ', no service-account impersonation'}`);
       break;
     }
@@ -192,4 +193,16 @@ function jsonErrorLine(text: string, message: string): number | undefined {
   const at = text.indexOf(excerpt);
   if (at < 0) return undefined;
   return text.slice(0, at + Math.max(0, excerpt.indexOf(token))).split('\n').length;
+}
+
+/**
+ * The IAM member a federated identity acts as, from the provider's audience: what a grant names and what a report can
+ * show. Every identity of the pool is covered (principalSet …/*); the exact subject is only known to the provider.
+ */
+export function federatedPrincipal(audience: string): string {
+  const workload = /\/\/iam\.googleapis\.com\/projects\/([^/]+)\/locations\/global\/workloadIdentityPools\/([^/]+)\//.exec(audience);
+  if (workload) return `principalSet://iam.googleapis.com/projects/${workload[1]}/locations/global/workloadIdentityPools/${workload[2]}/*`;
+  const workforce = /\/\/iam\.googleapis\.com\/locations\/global\/workforcePools\/([^/]+)\//.exec(audience);
+  if (workforce) return `principalSet://iam.googleapis.com/locations/global/workforcePools/${workforce[1]}/*`;
+  return 'principalSet://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/*';
 }

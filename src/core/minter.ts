@@ -11,6 +11,10 @@ export interface Minter {
   shadowed: Shadowed[];
   /** The discover and load steps, for a start-up report. */
   steps: Step[];
+  /** What is wrong with the credential without stopping it (a key readable by others), each with its fix. */
+  warnings: { text: string; fix: string }[];
+  /** The context's wall clock, for the cache in front of it. */
+  now: () => number;
   mint(audience: string): Promise<string>;
 }
 
@@ -27,14 +31,20 @@ export async function createMinter(ctx: Context, options: SourceOptions): Promis
     if (err instanceof StepFailure) throw err.error;
     throw err;
   }
+  // Who the tokens are for is known for sure only after a first mint (a metadata server, a user file without `account`).
+  let source: Source = resolved.source!;
   return {
-    source: resolved.source!,
+    get source() {
+      return source;
+    },
     shadowed: resolved.shadowed,
     steps,
+    warnings: resolved.credential?.warnings ?? [],
+    now: ctx.now,
     async mint(audience) {
       try {
         const m = await runMint(ctx, resolved, audience, options);
-        if (m.minted.principal && !resolved.source!.principal) resolved.source!.principal = m.minted.principal;
+        if (m.minted.principal && !source.principal) source = { ...source, principal: m.minted.principal };
         return m.minted.token;
       } catch (err) {
         if (err instanceof StepFailure) throw err.error;
@@ -44,6 +54,6 @@ export async function createMinter(ctx: Context, options: SourceOptions): Promis
   };
 }
 
-export function cachedMinter(minter: Minter, options: TokenCacheOptions = {}): TokenCache {
-  return new TokenCache((audience) => minter.mint(audience), options);
+export function cachedMinter(minter: Minter, options: Omit<TokenCacheOptions, 'now'> = {}): TokenCache {
+  return new TokenCache((audience) => minter.mint(audience), { now: minter.now, ...options });
 }

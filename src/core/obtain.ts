@@ -30,6 +30,8 @@ export async function obtainToken(ctx: Context, audience: string, options: Sourc
     const m = await runMint(ctx, l.resolved, audience, options);
     out.steps.push(m.step);
     out.minted = m.minted;
+    // Who the token is for is known for sure only once minted (a metadata server, a user file without `account`).
+    if (out.source && !out.source.principal && m.minted.principal) out.source = { ...out.source, principal: m.minted.principal };
     const v = await runVerify(ctx, m.minted, expectedAudience, options);
     out.steps.push(v.step);
     out.verify = v.verify;

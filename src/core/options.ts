@@ -23,6 +23,8 @@ export const DEFAULTS = {
   forwardListen: '127.0.0.1:8000',
   logFormat: 'text',
   certsUrl: GOOGLE_CERTS_URL,
+  includeEmail: true,
+  metadataFormat: 'full',
   /** Longest a duration flag may be, except --max-time. */
   maxDurationMs: 600_000,
   maxTimeLimitMs: 24 * 3600_000,
@@ -120,8 +122,10 @@ export interface SourceOptions {
   authTimeoutMs: number;
   endpoints: Endpoints;
   certsUrl: string;
-  includeEmail?: boolean;
-  format?: 'standard' | 'full';
+  /** Ask for the email claim (generateIdToken includeEmail): on, except for `token` without --include-email. */
+  includeEmail: boolean;
+  /** The metadata server's ID-token format: `full` carries the email claim. */
+  format: 'standard' | 'full';
   probeMetadata?: 'always' | 'when-needed' | 'when-likely';
 }
 
@@ -148,6 +152,8 @@ export function resolveSourceOptions(raw: Raw): SourceOptions {
       ...optional('sts', endpointUrl(setting(raw, 'sts-url'), 'sts-url')),
     },
     certsUrl: endpointUrl(setting(raw, 'certs-url'), 'certs-url') ?? DEFAULTS.certsUrl,
+    includeEmail: DEFAULTS.includeEmail,
+    format: DEFAULTS.metadataFormat,
   };
 }
 
@@ -160,6 +166,7 @@ export function resolveTokenOptions(raw: Raw): TokenOptions {
   return {
     ...resolveSourceOptions(raw),
     ...optional('audience', audience),
+    // gcloud auth print-identity-token's rule: the email claim only when asked for.
     includeEmail: Boolean(raw['include-email']),
     ...(raw.format ? { format: raw.format as 'standard' | 'full' } : {}),
   };

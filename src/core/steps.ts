@@ -104,7 +104,7 @@ export async function runLoadRaw(ctx: Context, discovery: Discovery | null, opti
     throw new StepFailure(step('load', 'fail', Math.round(ctx.monotonic() - t0), error.message), error);
   }
   const source: Source = { type: credential.type, origin: winner.origin, path: winner.path, principal: credential.principal };
-  const details = [...credential.details, ...credential.warnings.map((w) => `[warn] ${w}`)];
+  const details = [...credential.details, ...credential.warnings.map((w) => `[warn] ${w.text}. Run: ${w.fix}`)];
   const summary = `${credential.type}${credential.principal ? ` ${credential.principal}` : ''}`;
   return { step: step('load', credential.warnings.length ? 'warn' : 'ok', Math.round(ctx.monotonic() - t0), summary, details), resolved: { discovery, credential, source, shadowed } };
 }
@@ -132,9 +132,9 @@ export async function runMintRaw(ctx: Context, resolved: Resolved, audience: str
     const result: MintResult = await mintIdToken(ctx, { credential: resolved.credential, ...(resolved.discovery?.metadata ? { metadata: resolved.discovery.metadata } : {}) }, {
       audience,
       ...(options.impersonate ? { impersonate: options.impersonate } : {}),
-      ...(options.delegates ? { delegates: options.delegates } : {}),
-      includeEmail: options.includeEmail ?? true,
-      format: options.format ?? 'full',
+      delegates: options.delegates ?? [],
+      includeEmail: options.includeEmail,
+      format: options.format,
       endpoints: { ...options.endpoints },
       timeoutMs: options.authTimeoutMs,
     });
@@ -142,7 +142,6 @@ export async function runMintRaw(ctx: Context, resolved: Resolved, audience: str
     const summary = result.userToken
       ? `${result.principal ?? 'user'}'s own ID token: its audience is the OAuth client, not ${audience}`
       : `ID token for ${audience}${result.principal ? ` as ${result.principal}` : ''}`;
-    if (resolved.source && result.principal && !resolved.source.principal) resolved.source.principal = result.principal;
     return { step: step('mint', result.userToken ? 'warn' : 'ok', elapsed(), summary, details, result.exchanges), minted: { token: result.token, principal: result.principal, userToken: result.userToken, exchanges: result.exchanges, audienceHonoured: !result.userToken } };
   } catch (err) {
     const error = asIdcallError(err, 'TOKEN_ENDPOINT_ERROR');

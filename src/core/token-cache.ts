@@ -14,7 +14,8 @@ export interface CachedToken {
 
 export interface TokenCacheOptions {
   /** Wall clock (ms). */
-  now?: () => number;
+  /** Wall clock in ms (the context's `now`): token expiry is wall-clock time. */
+  now: () => number;
   /** Start a background refresh when this fraction of the lifetime is left (default 0.25, at most 5 min before expiry). */
   refreshFraction?: number;
   /** A token with less than this left is not handed out (default 10 s): it could expire in flight. */
@@ -52,9 +53,9 @@ export class TokenCache {
   private readonly failureBackoffMs: number;
   private readonly maxFailureBackoffMs: number;
 
-  constructor(mint: (audience: string) => Promise<string>, options: TokenCacheOptions = {}) {
+  constructor(mint: (audience: string) => Promise<string>, options: TokenCacheOptions) {
     this.mint = mint;
-    this.now = options.now ?? Date.now;
+    this.now = options.now;
     this.refreshFraction = options.refreshFraction ?? 0.25;
     this.safetyMs = options.safetyMs ?? 10_000;
     this.onRefreshError = options.onRefreshError ?? (() => {});

@@ -36,8 +36,9 @@ export interface RecordingOptions {
   signal?: AbortSignal;
   exchanges: Exchange[];
   base: HttpClient;
-  now?: () => number;
-  /** Retry 5xx, 429, 408 and connection resets (never 4xx), with jittered backoff, while time is left. */
+  /** Monotonic clock in ms (the context's `monotonic`): durations and the retry deadline. */
+  now: () => number;
+  /** Retry 5xx, 429, 408 and connection resets (never 4xx), with jittered backoff, while time is left (`deadline` on `now`'s clock). */
   retry?: { attempts: number; deadline: number };
 }
 
@@ -73,7 +74,7 @@ export function redactUrl(url: string): string {
 
 /** The client every Google exchange goes through: routed, bounded, retried within the deadline, and recorded. */
 export function createRecordingClient(options: RecordingOptions): HttpClient {
-  const now = options.now ?? performance.now.bind(performance);
+  const now = options.now;
   const once = async (url: string, init: HttpInit, method: string): Promise<{ response?: HttpResponse; error?: unknown; exchange: Exchange }> => {
     const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : []), ...(init.signal ? [init.signal] : [])];
     const started = now();
@@ -105,7 +106,7 @@ export function createRecordingClient(options: RecordingOptions): HttpClient {
       const { response, error, exchange } = await once(url, init, method);
       const retriable = response ? RETRY_STATUS.has(response.status) : exchange.error === 'connection reset';
       const wait = backoffMs(attempt, response?.headers.get('retry-after') ?? null);
-      const retry = options.retry && retriable && attempt + 1 < options.retry.attempts && Date.now() + wait + 50 < options.retry.deadline && !options.signal?.aborted;
+      const retry = options.retry && retriable && attempt + 1 < options.retry.attempts && now() + wait + 50 < options.retry.deadline && !options.signal?.aborted;
       if (!retry) {
         if (response) return response;
         throw error;

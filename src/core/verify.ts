@@ -9,7 +9,9 @@ import type { CauseCode } from './errors.ts';
 export const SKEW_TOLERANCE_S = 30;
 
 /** An ok finding has no code; a warn or fail one names the cause it would explain if the target rejects the token. */
-export type Finding = { status: 'ok'; code?: never; text: string } | { status: 'warn' | 'fail'; code?: CauseCode; text: string };
+/** What a finding is about, so code finds it by what it checked rather than by its wording. */
+export type FindingCheck = 'format' | 'issuer' | 'audience' | 'email' | 'expiry' | 'issued_at' | 'clock' | 'signature';
+export type Finding = { check: FindingCheck; status: 'ok'; code?: never; text: string } | { check: FindingCheck; status: 'warn' | 'fail'; code?: CauseCode; text: string };
 
 export interface VerifyResult {
   status: StepStatus;
@@ -49,7 +51,7 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
       ...base,
       status: 'fail',
       summary: 'this is an OAuth access token, not an ID token',
-      findings: [{ status: 'fail', code: 'AUDIENCE_MISMATCH', text: 'Cloud Run accepts only Google-signed ID tokens (JWTs); access tokens (ya29.…) are rejected.' }],
+      findings: [{ check: 'format', status: 'fail', code: 'AUDIENCE_MISMATCH', text: 'Cloud Run accepts only Google-signed ID tokens (JWTs); access tokens (ya29.…) are rejected.' }],
       signature: { status: 'unknown', reason: 'opaque access token' },
       kind: 'access_token',
     };
@@ -59,55 +61,55 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
     decoded = decodeJwt(token);
   } catch (err) {
     const reason = err instanceof JwtDecodeError ? err.message : 'undecodable';
-    return { ...base, status: 'fail', summary: `not a JWT: ${reason}`, findings: [{ status: 'fail', code: 'AUDIENCE_MISMATCH', text: `The token is ${reason}.` }], signature: { status: 'unknown', reason }, kind: 'not_a_jwt' };
+    return { ...base, status: 'fail', summary: `not a JWT: ${reason}`, findings: [{ check: 'format', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `The token is ${reason}.` }], signature: { status: 'unknown', reason }, kind: 'not_a_jwt' };
   }
   const { claims, header } = decoded;
 
   if (!GOOGLE_ISSUERS.includes(String(claims.iss))) {
-    findings.push({ status: 'fail', code: 'AUDIENCE_MISMATCH', text: `issuer is ${JSON.stringify(claims.iss)}, not https://accounts.google.com: Cloud Run accepts only Google-issued ID tokens` });
+    findings.push({ check: 'issuer', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `issuer is ${JSON.stringify(claims.iss)}, not https://accounts.google.com: Cloud Run accepts only Google-issued ID tokens` });
   }
   const audOk = claims.aud === undefined || typeof claims.aud === 'string' || (Array.isArray(claims.aud) && claims.aud.every((a) => typeof a === 'string'));
-  if (!audOk) findings.push({ status: 'fail', code: 'AUDIENCE_MISMATCH', text: `malformed claim: aud is ${describeClaim(claims.aud)}, not a string` });
+  if (!audOk) findings.push({ check: 'audience', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `malformed claim: aud is ${describeClaim(claims.aud)}, not a string` });
   const aud = !audOk ? '' : typeof claims.aud === 'string' ? claims.aud : Array.isArray(claims.aud) ? String(claims.aud[0] ?? '') : '';
   const userToken = options.userToken || (CLIENT_ID.test(aud) && typeof claims.email === 'string' && !String(claims.email).endsWith('gserviceaccount.com'));
   if (options.expectedAudience !== null) {
     const expected = normaliseAudience(options.expectedAudience);
     if (aud === expected || normaliseAudience(aud) === expected) {
-      findings.push(aud === expected ? { status: 'ok', text: `aud matches ${expected}` } : { status: 'warn', code: 'AUDIENCE_MISMATCH', text: `aud ${aud} matches ${expected} only once normalised; Cloud Run compares the exact origin` });
+      findings.push(aud === expected ? { check: 'audience', status: 'ok', text: `aud matches ${expected}` } : { check: 'audience', status: 'warn', code: 'AUDIENCE_MISMATCH', text: `aud ${aud} matches ${expected} only once normalised; Cloud Run compares the exact origin` });
     } else if (userToken) {
-      findings.push({ status: 'warn', code: 'USER_TOKEN_AUDIENCE', text: `aud is the OAuth client ${aud}, not ${expected}: a user's own ID token; a target that checks its audience rejects it` });
+      findings.push({ check: 'audience', status: 'warn', code: 'USER_TOKEN_AUDIENCE', text: `aud is the OAuth client ${aud}, not ${expected}: a user's own ID token; a target that checks its audience rejects it` });
     } else {
-      findings.push({ status: 'fail', code: 'AUDIENCE_MISMATCH', text: `aud is ${aud || '(none)'}, but the target expects ${expected}` });
+      findings.push({ check: 'audience', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `aud is ${aud || '(none)'}, but the target expects ${expected}` });
     }
   }
 
   const exp = timeClaim(claims.exp) ?? NaN;
   const iat = timeClaim(claims.iat) ?? NaN;
-  if (claims.exp !== undefined && typeof claims.exp === 'number' && Number.isNaN(exp)) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: exp is ${describeClaim(claims.exp)}, not a time` });
-  else if (Number.isNaN(exp)) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: 'the token has no numeric exp claim' });
-  else if (exp <= nowS) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: `expired ${humanDuration(nowS - exp)} ago` });
-  else findings.push({ status: 'ok', text: `expires in ${humanDuration(exp - nowS)}` });
-  if (claims.iat !== undefined && Number.isNaN(iat)) findings.push({ status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: iat is ${describeClaim(claims.iat)}, not a time` });
+  if (claims.exp !== undefined && typeof claims.exp === 'number' && Number.isNaN(exp)) findings.push({ check: 'expiry', status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: exp is ${describeClaim(claims.exp)}, not a time` });
+  else if (Number.isNaN(exp)) findings.push({ check: 'expiry', status: 'fail', code: 'TOKEN_EXPIRED', text: 'the token has no numeric exp claim' });
+  else if (exp <= nowS) findings.push({ check: 'expiry', status: 'fail', code: 'TOKEN_EXPIRED', text: `expired ${humanDuration(nowS - exp)} ago` });
+  else findings.push({ check: 'expiry', status: 'ok', text: `expires in ${humanDuration(exp - nowS)}` });
+  if (claims.iat !== undefined && Number.isNaN(iat)) findings.push({ check: 'issued_at', status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: iat is ${describeClaim(claims.iat)}, not a time` });
   if (!Number.isNaN(iat) && iat > nowS + SKEW_TOLERANCE_S) {
-    findings.push({ status: 'warn', code: 'CLOCK_SKEW', text: `issued ${humanDuration(iat - nowS)} in the future by this machine's clock: the clock is behind` });
+    findings.push({ check: 'issued_at', status: 'warn', code: 'CLOCK_SKEW', text: `issued ${humanDuration(iat - nowS)} in the future by this machine's clock: the clock is behind` });
   }
   if (skewSeconds !== null && Math.abs(skewSeconds) > SKEW_TOLERANCE_S) {
-    findings.push({ status: 'warn', code: 'CLOCK_SKEW', text: describeSkew(skewSeconds) });
+    findings.push({ check: 'clock', status: 'warn', code: 'CLOCK_SKEW', text: describeSkew(skewSeconds) });
   }
 
   const signature = await checkSignature(ctx, decoded, options, exchanges);
-  if (signature.status === 'valid') findings.push({ status: 'ok', text: 'signature verified against Google\'s certificates' });
-  else if (signature.status === 'invalid') findings.push({ status: 'fail', code: 'SIGNATURE_INVALID', text: `signature: ${signature.reason}` });
-  else findings.push({ status: 'warn', code: 'SIGNATURE_UNVERIFIED', text: `signature NOT verified: ${signature.reason}` });
+  if (signature.status === 'valid') findings.push({ check: 'signature', status: 'ok', text: 'signature verified against Google\'s certificates' });
+  else if (signature.status === 'invalid') findings.push({ check: 'signature', status: 'fail', code: 'SIGNATURE_INVALID', text: `signature: ${signature.reason}` });
+  else findings.push({ check: 'signature', status: 'warn', code: 'SIGNATURE_UNVERIFIED', text: `signature NOT verified: ${signature.reason}` });
 
   const status: StepStatus = findings.some((f) => f.status === 'fail') ? 'fail' : findings.some((f) => f.status === 'warn') ? 'warn' : 'ok';
   const firstProblem = findings.find((f) => f.status === status);
-  const summary = status === 'ok' ? `ID token for ${aud}${claims.email ? ` as ${claims.email}` : ''}, ${findings.find((f) => f.text.startsWith('expires'))?.text ?? ''}` : firstProblem!.text;
+  const summary = status === 'ok' ? `ID token for ${aud}${claims.email ? ` as ${claims.email}` : ''}, ${findings.find((f) => f.check === 'expiry')?.text ?? ''}` : firstProblem!.text;
   return { status, summary, claims, header, findings, signature, skewSeconds, kind: 'id_token', exchanges };
 }
 
 async function checkSignature(ctx: Context, decoded: ReturnType<typeof decodeJwt>, options: VerifyOptions, exchanges: Exchange[]): Promise<SignatureCheck> {
-  const http = createRecordingClient({ timeoutMs: options.timeoutMs, exchanges, base: ctx.http, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const http = createRecordingClient({ timeoutMs: options.timeoutMs, exchanges, base: ctx.http, now: ctx.monotonic, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   let certs: unknown;
   try {
     const res = await http(options.certsUrl);

@@ -4,7 +4,7 @@ import { defaultContext, type Env } from '../core/context.ts';
 import { diagnose as runDiagnose } from '../core/diagnose.ts';
 import { IdcallError } from '../core/errors.ts';
 import { decodeJwtClaims } from '../core/jwt.ts';
-import { cachedMinter, createMinter } from '../core/minter.ts';
+import { cachedMinter, createMinter, type Minter } from '../core/minter.ts';
 import type { CallReport, Source } from '../core/report.ts';
 import type { TokenCache } from '../core/token-cache.ts';
 import { DEFAULTS, resolveCallSettings, resolveSourceOptions, withEnvironment, type Raw, type SourceOptions, type TokenHeaderName } from '../core/options.ts';
@@ -55,7 +55,8 @@ function sourceOptions(o: CredentialOptions): SourceOptions {
 
 interface Shared {
   cache: TokenCache;
-  source: Source;
+  /** The minter's identity, read after a mint: who the tokens are for may only be known then. */
+  minter: Minter;
 }
 
 // One minter and token cache per credential configuration, shared by every getIdToken, idTokenFetch and interceptor
@@ -68,7 +69,7 @@ function sharedFor(o: CredentialOptions): Promise<Shared> {
   const key = JSON.stringify([options, env.GOOGLE_APPLICATION_CREDENTIALS, env.CLOUDSDK_CONFIG, env.GCE_METADATA_HOST, env.GCE_METADATA_IP, env.HOME]);
   let entry = shared.get(key);
   if (!entry) {
-    entry = createMinter(defaultContext(env), options).then((minter) => ({ cache: cachedMinter(minter), source: minter.source }));
+    entry = createMinter(defaultContext(env), options).then((minter) => ({ cache: cachedMinter(minter), minter }));
     // A failed setup is not cached: the next call tries again (a credential file may appear, a network recover).
     entry.catch(() => shared.delete(key));
     shared.set(key, entry);
@@ -85,9 +86,9 @@ export interface IdToken {
 /** An ID token for `audience` from the cache (single flight, refreshed ahead of expiry). */
 export async function getIdToken(options: CredentialOptions & { audience: string }): Promise<IdToken> {
   if (!options.audience) throw new IdcallError('USAGE_ERROR', 'getIdToken needs an audience.', 'Pass { audience: "https://SERVICE-….run.app" }.');
-  const { cache, source } = await sharedFor(options);
+  const { cache, minter } = await sharedFor(options);
   const { token } = await cache.get(normaliseAudience(options.audience));
-  return { token, claims: decodeJwtClaims(token) ?? {}, source };
+  return { token, claims: decodeJwtClaims(token) ?? {}, source: minter.source };
 }
 
 /** The same report as `idcall call URL --json`: every step, the verdict and the fix. */

@@ -1,6 +1,8 @@
 // The token-injecting proxy: reverse (one target) or forward (HTTP_PROXY sidecar), one node:http server,
 // undici keep-alive pools upstream, streaming both ways, one cached token per audience; h2c (gRPC) in h2c.ts,
 // CONNECT and upgrades in tunnels.ts, who may use it and where it may go in guards.ts.
+// Longer than 300 lines because one request's whole life in both modes (admit, mint, relay, log, shut down) reads
+// best in one place; the pieces that stand alone are already out.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';

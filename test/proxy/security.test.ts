@@ -227,7 +227,7 @@ test('IPv6: --allow-host [::1]:PORT matches, and requests and WebSocket upgrades
 });
 
 test('the token cache keeps at most maxEntries audiences, least recently used first out', async () => {
-  const cache = new TokenCache(async (aud) => `h.${Buffer.from(JSON.stringify({ aud, exp: 4_000_000_000 })).toString('base64url')}.s`, { maxEntries: 3 });
+  const cache = new TokenCache(async (aud) => `h.${Buffer.from(JSON.stringify({ aud, exp: 4_000_000_000 })).toString('base64url')}.s`, { maxEntries: 3, now: Date.now });
   for (const aud of ['a', 'b', 'c']) await cache.get(aud);
   await cache.get('a'); // a is now the most recent
   await cache.get('d');
