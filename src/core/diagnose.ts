@@ -1,8 +1,8 @@
 // `idcall call`: discover → load → mint → verify → call → verdict, as one Report.
 import { parseTargetUrl, refusePlainHttp } from './audience.ts';
 import type { Context } from './context.ts';
-import { asIdcallError, exitCodeFor, IdcallError } from './errors.ts';
-import { REPORT_VERSION, type CallReport, type Step, type Verdict } from './report.ts';
+import { asIdcallError, IdcallError } from './errors.ts';
+import { conclude, REPORT_VERSION, sideOfStep, type CallReport, type Step, type Verdict } from './report.ts';
 import { obtainToken } from './obtain.ts';
 import type { CallSettings, SourceOptions } from './options.ts';
 import { runCall, skipped, type CallPayload } from './steps.ts';
@@ -39,9 +39,7 @@ export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<
   };
   const finish = (verdict: Verdict, token: string | null = null, body: Buffer<ArrayBufferLike> = Buffer.alloc(0)): DiagnoseOutcome => {
     for (const id of ['discover', 'load', 'mint', 'verify', 'call'] as const) if (!steps.some((s) => s.id === id)) steps.push(skipped(id));
-    report.verdict = verdict;
-    report.exitCode = exitCodeFor(verdict.code, steps.find((s) => s.status === 'fail')?.id);
-    report.ok = verdict.code === 'OK';
+    conclude(report, verdict, sideOfStep(steps.find((s) => s.status === 'fail')?.id));
     return { report, token, body };
   };
   const fromError = (err: IdcallError): Verdict => ({ code: err.code, summary: err.message, fix: err.fix });

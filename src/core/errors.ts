@@ -49,9 +49,9 @@ export const usageError = (message: string, fix = 'Run `idcall --help` for usage
  * 0 the call got a 2xx; 2 usage error; 3 credentials could not be found, loaded or turned into a token;
  * 4 the target rejected the token (401 or 403); 5 the target could not be reached or timed out; 1 any other non-2xx.
  */
-export function exitCodeFor(code: CauseCode, failedStep?: string): number {
+export function exitCodeFor(code: CauseCode, side?: 'credential' | 'target'): number {
   // A code that can arise on either side (a skewed clock, a timeout) takes the status of the side that failed.
-  if (code !== 'USAGE_ERROR' && code !== 'OK' && (failedStep === 'discover' || failedStep === 'load' || failedStep === 'mint')) return 3;
+  if (code !== 'USAGE_ERROR' && code !== 'OK' && side === 'credential') return 3;
   switch (code) {
     case 'OK':
       return 0;

@@ -1,9 +1,9 @@
 // `idcall inspect`: what a token is, and whether a given target would accept it.
 import { normaliseAudience } from './audience.ts';
 import type { Context } from './context.ts';
-import { exitCodeFor, usageError, type CauseCode } from './errors.ts';
+import { usageError, type CauseCode } from './errors.ts';
 import { GOOGLE_CERTS_URL } from './endpoints.ts';
-import { REPORT_VERSION, toRequestRecords, type InspectReport, type Verdict } from './report.ts';
+import { conclude, REPORT_VERSION, toRequestRecords, type InspectReport, type Verdict } from './report.ts';
 import { humanDuration, timeClaim, verifyToken } from './verify.ts';
 import type { SignatureCheck } from './jwt.ts';
 import { userTokenFix } from './verdict.ts';
@@ -44,10 +44,10 @@ export async function inspectToken(ctx: Context, input: string, options: Inspect
   }
 
   const verdict = verdictFor(v.findings, v.kind, audience, v.claims, v.signature);
-  return {
+  const report: InspectReport = {
     version: REPORT_VERSION,
     command: 'inspect',
-    ok: verdict.code === 'OK',
+    ok: false,
     verdict,
     kind: v.kind,
     audience,
@@ -57,8 +57,9 @@ export async function inspectToken(ctx: Context, input: string, options: Inspect
     findings: v.findings,
     signature: v.signature.status,
     requests: toRequestRecords(v.exchanges),
-    exitCode: verdict.code === 'OK' ? 0 : exitCodeFor(verdict.code),
+    exitCode: 0,
   };
+  return conclude(report, verdict);
 }
 
 function verdictFor(findings: InspectReport['findings'], kind: InspectReport['kind'], audience: string | null, claims: Record<string, unknown>, signature: SignatureCheck): Verdict {

@@ -1,5 +1,5 @@
 // The Report: what every command returns, what renderers print, and exactly what --json emits.
-import type { CauseCode } from './errors.ts';
+import { exitCodeFor, type CauseCode } from './errors.ts';
 import type { Exchange, GoogleError } from './transport.ts';
 
 export const REPORT_VERSION = 1;
@@ -38,6 +38,37 @@ export interface Step {
   /** Further lines a person wants to see (claims, shadowed sources, warnings). */
   details: string[];
   requests: RequestRecord[];
+}
+
+/** A doctor check: a step of its own kind, with the fix for what it found and the cause code when it is not ok. */
+export interface Check extends Omit<Step, 'id'> {
+  id: string;
+  fix: string;
+  code?: CauseCode;
+}
+
+export interface DoctorReport {
+  version: typeof REPORT_VERSION;
+  command: 'doctor';
+  ok: boolean;
+  verdict: Verdict;
+  source: Source | null;
+  shadowed: Shadowed[];
+  checks: Check[];
+  exitCode: number;
+}
+
+/** Which side a failure is on: obtaining the token (exit 3 whatever the code), or the target (the code decides). */
+export type Side = 'credential' | 'target';
+
+export const sideOfStep = (id: StepId | undefined): Side | undefined => (id === undefined ? undefined : id === 'discover' || id === 'load' || id === 'mint' ? 'credential' : 'target');
+
+/** Every report ends here: its verdict, `ok` and exit status decided the same way for every command. */
+export function conclude<R extends { verdict: Verdict; ok: boolean; exitCode: number }>(report: R, verdict: Verdict, side?: Side): R {
+  report.verdict = verdict;
+  report.ok = verdict.code === 'OK';
+  report.exitCode = exitCodeFor(verdict.code, side);
+  return report;
 }
 
 export interface Verdict {

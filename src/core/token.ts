@@ -1,9 +1,9 @@
 // `idcall token`: the gcloud auth print-identity-token of every ADC source, with the same steps as `call`.
 import { normaliseAudience } from './audience.ts';
 import type { Context } from './context.ts';
-import { exitCodeFor, IdcallError } from './errors.ts';
+import { IdcallError } from './errors.ts';
 import { obtainToken } from './obtain.ts';
-import { REPORT_VERSION, type TokenReport, type Verdict } from './report.ts';
+import { conclude, REPORT_VERSION, sideOfStep, type TokenReport, type Verdict } from './report.ts';
 import type { TokenOptions } from './options.ts';
 import { userTokenFix } from './verdict.ts';
 
@@ -41,8 +41,6 @@ export async function printableToken(ctx: Context, options: TokenOptions): Promi
   }
   const failed = report.steps.find((s) => s.status === 'fail' && s.id !== 'verify');
   const verdict: Verdict = error ? { code: error.code, summary: error.message, fix: error.fix } : { code: 'OK', summary: `ID token for ${audience}${minted?.principal ? ` as ${minted.principal}` : ''}.`, fix: '' };
-  report.verdict = verdict;
-  report.ok = verdict.code === 'OK';
-  report.exitCode = exitCodeFor(verdict.code, failed?.id);
+  conclude(report, verdict, sideOfStep(failed?.id));
   return { report, token: report.ok ? (minted?.token ?? null) : null };
 }

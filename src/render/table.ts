@@ -5,31 +5,56 @@ import { redact } from '../core/redact.ts';
 import { breakLongWords, fitColumns, markDetail, paint, statusMark, type Style } from './style.ts';
 import { bodyText, escapeControls } from './terminal-safe.ts';
 
+/** A row of a step table: a call or token step, or a doctor check (which adds the fix for what it found). */
+export interface Row {
+  id: string;
+  status: Step['status'];
+  durationMs: number;
+  summary: string;
+  details: string[];
+  fix?: string;
+}
+
+export interface RowsOptions {
+  /** Every detail (requests, candidates, claims, headers); otherwise only warnings and failures found along the way. */
+  verbose: boolean;
+  /** The first column's heading: Step or Check. */
+  head: string;
+  /** Leave the time empty for a row that took no measurable time (doctor's checks that only read state). */
+  blankZeroTimes?: boolean;
+}
+
 /**
- * One line per step (status, step, time, the one fact that matters), plus any warning or failure found along the way;
- * `verbose` adds every detail (requests, candidates, claims, headers).
+ * One line per row (status, id, time, the one fact that matters), its details and its fix underneath: a table on a
+ * terminal, stable plain lines when piped. Call, token and doctor all print through here.
  */
-export function renderSteps(steps: Step[], style: Style, verbose = true): string {
-  const detailsOf = (s: Step) => (verbose ? s.details : s.details.filter((d) => /^\[(warn|fail)\] /.test(d) && d.slice(d.indexOf(' ') + 1) !== s.summary));
+export function renderRows(rows: Row[], style: Style, options: RowsOptions): string {
+  const detailsOf = (r: Row) => (options.verbose ? r.details : r.details.filter((d) => /^\[(warn|fail)\] /.test(d) && d.slice(d.indexOf(' ') + 1) !== r.summary));
   if (!style.symbols) {
-    return steps
-      .map((s) => [`${statusMark(style, s.status)} ${s.id} ${s.durationMs}ms ${escapeControls(s.summary)}`, ...detailsOf(s).map((d) => `    ${escapeControls(d)}`)].join('\n'))
+    return rows
+      .map((r) => [`${statusMark(style, r.status)} ${r.id} ${r.durationMs}ms ${escapeControls(r.summary)}`, ...detailsOf(r).map((d) => `    ${escapeControls(d)}`), ...(r.fix ? [`    Fix: ${escapeControls(r.fix)}`] : [])].join('\n'))
       .join('\n');
   }
-  const widths = fitColumns(style.columns, 10);
+  const idWidth = Math.min(36, Math.max(8, ...rows.map((r) => r.id.length))) + 2;
+  const widths = fitColumns(style.columns, idWidth);
   const table = new Table({
-    head: ['', 'Step', 'Time', 'Result'],
+    head: ['', options.head, 'Time', 'Result'],
     style: { head: style.color ? ['bold'] : [], border: style.color ? ['grey'] : [] },
     colAligns: ['left', 'left', 'right', 'left'],
     wordWrap: true,
     colWidths: widths,
   });
-  for (const s of steps) {
-    const result = [escapeControls(s.summary), ...detailsOf(s).map((d) => paint(style, 'dim', markDetail(style, escapeControls(d))))].join('\n');
+  for (const r of rows) {
+    const result = [escapeControls(r.summary), ...detailsOf(r).map((d) => paint(style, 'dim', markDetail(style, escapeControls(d)))), ...(r.fix ? [`${paint(style, 'bold', 'Fix:')} ${escapeControls(r.fix)}`] : [])].join('\n');
+    const time = r.status === 'skipped' || (options.blankZeroTimes && !r.durationMs) ? '' : `${r.durationMs} ms`;
     // Long emails and paths are split across lines rather than cut with "…" (2: the cell's padding).
-    table.push([statusMark(style, s.status), s.id, s.status === 'skipped' ? '' : `${s.durationMs} ms`, breakLongWords(result, widths[3] - 2)]);
+    table.push([statusMark(style, r.status), breakLongWords(r.id, widths[1] - 2), time, breakLongWords(result, widths[3] - 2)]);
   }
   return table.toString();
+}
+
+export function renderSteps(steps: Step[], style: Style, verbose = true): string {
+  return renderRows(steps, style, { verbose, head: 'Step' });
 }
 
 export function renderVerdict(verdict: Verdict, style: Style): string {
