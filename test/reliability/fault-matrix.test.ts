@@ -7,7 +7,6 @@ import { startEmulator, type Emulator, type Fault, type WrittenCredentials } fro
 import { cleanEnv, closedPort, idcall, json, tempDir } from '../helpers/cli.ts';
 
 const BOUND = 800; // --auth-timeout and --timeout for every case
-const SLACK = 1200; // process, verify and call overhead on a loaded 2-core machine
 
 let emu: Emulator;
 let creds: WrittenCredentials;
@@ -112,7 +111,9 @@ async function check(name: string, setup: Setup, faults: Fault[], expected: Outc
     const { env, url } = await setup();
     const result = await idcall(['call', url ?? `${emu.urls.services.hello}/`, '--auth-timeout', String(BOUND), '--timeout', String(BOUND), '--json'], env);
     const report = json(result);
-    assert.ok(result.ms < BOUND * 2 + SLACK, `${name}: took ${Math.round(result.ms)} ms`);
+    // Bounded, not fast: without --auth-timeout/--timeout the defaults (10 s, 30 s) would apply, so under 8 s proves
+    // the bound held, with room for a loaded machine. Speed is the benches' job.
+    assert.ok(result.ms < 8000, `${name}: took ${Math.round(result.ms)} ms`);
     if ('ok' in expected) {
       assert.equal(report.verdict.code, 'OK', `${name}: ${report.verdict.summary}`);
       if (expected.warnStep) assert.equal(report.steps.find((s: any) => s.id === expected.warnStep).status, 'warn');
@@ -123,6 +124,9 @@ async function check(name: string, setup: Setup, faults: Fault[], expected: Outc
     }
     assert.ok(report.verdict.code === 'OK' || report.verdict.fix, 'a fix for every failure');
     assert.ok(!result.stderr.includes('    at '), 'no stack trace');
+    // Checked per case, so it holds whatever order the cases run in and names the case that leaked one.
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(unhandled, [], `${name}: no unhandled promise rejection`);
   } finally {
     emu.setFaults([]);
   }
@@ -172,8 +176,4 @@ test('retries: a token endpoint that fails twice with 503 then recovers succeeds
   const report = json(await idcall(['call', `${emu.urls.services.hello}/`, '--json'], base({ GOOGLE_APPLICATION_CREDENTIALS: revoked })));
   assert.equal(report.verdict.code, 'REFRESH_TOKEN_REJECTED');
   assert.equal(report.steps.find((s: any) => s.id === 'mint').requests.length, 1, '4xx is not retried');
-});
-
-test('no unhandled promise rejection anywhere in the matrix', () => {
-  assert.deepEqual(unhandled, []);
 });
