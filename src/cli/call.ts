@@ -4,7 +4,7 @@ import { access, stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { dirname, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import type { DiagnoseOptions } from '../core/diagnose.ts';
+import type { DiagnoseOptions } from '../core/diagnosis/diagnose.ts';
 import { IdcallError, usageError } from '../core/errors.ts';
 import { parseTargetUrl, refusePlainHttp } from '../core/audience.ts';
 import { isDirectory, readBoundedFile } from '../core/files.ts';
@@ -47,7 +47,7 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
   if (output !== undefined && !bodyToStdout) await checkOutputPath(output);
   const ctx = contextFor(io, argv);
   // Loaded here, not at the top: yargs imports every command's builder, and only this command needs these.
-  const { diagnose } = await import('../core/diagnose.ts');
+  const { diagnose } = await import('../core/diagnosis/diagnose.ts');
   const outcome = await diagnose(ctx, options).finally(ctx.stopProgress);
   registerSecret(outcome.token);
   if (argv['show-token'] && outcome.token) io.stderr.write(`${outcome.token}\n`);

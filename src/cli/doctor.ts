@@ -16,7 +16,7 @@ export function doctorBuilder<T>(y: Argv<T>) {
 export async function doctorCommand(argv: Record<string, unknown>, io: IO): Promise<number> {
   const options = resolveDoctorOptions(argv);
   const ctx = contextFor(io, argv);
-  const { doctor } = await import('../core/doctor/index.ts');
+  const { doctor } = await import('../core/diagnosis/doctor/index.ts');
   const { renderDoctor } = await import('../render/doctor.ts');
   const report = await doctor(ctx, options).finally(ctx.stopProgress);
   io.stdout.write(argv.json ? renderJson(report) : renderDoctor(report, styleFor(io, argv)));

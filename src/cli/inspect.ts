@@ -26,7 +26,7 @@ export async function inspectCommand(argv: Record<string, unknown>, io: IO): Pro
   else input = await readLimited(io.stdin, 128 * 1024);
   const source = resolveSourceOptions(argv);
   const audience = setting(argv, 'audience');
-  const { inspectToken } = await import('../core/inspect.ts');
+  const { inspectToken } = await import('../core/diagnosis/inspect.ts');
   const { renderInspect } = await import('../render/inspect.ts');
   const report = await inspectToken(contextFor(io), input, { ...(audience !== undefined ? { audience } : {}), certsUrl: source.certsUrl, timeoutMs: Math.min(source.authTimeoutMs, 5000) });
   io.stdout.write(argv.json ? renderJson(report) : renderInspect(report, styleFor(io, argv)));

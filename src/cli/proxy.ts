@@ -1,10 +1,10 @@
 // `idcall proxy`: wire options to the proxy server, print the start-up line and the access log.
 import type { Argv } from 'yargs';
-import { isLoopback } from '../core/addresses.ts';
+import { isLoopback } from '../core/net/addresses.ts';
 import { normaliseAudience, parseTargetUrl } from '../core/audience.ts';
 import { usageError } from '../core/errors.ts';
 import { listenOrExplain } from './listen.ts';
-import { displayProxy, proxyFor } from '../core/proxy-env.ts';
+import { displayProxy, proxyFor } from '../core/net/proxy-env.ts';
 import { redact } from '../core/redact.ts';
 import { metadataHostsFrom, parseHostPort } from '../proxy/guards.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
@@ -53,7 +53,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const audience = argv.audience !== undefined ? normaliseAudience(String(argv.audience)) : undefined;
   const ctx = contextFor(io);
   const source = resolveSourceOptions(argv);
-  const { cachedMinter, createMinter } = await import('../core/minter.ts');
+  const { cachedMinter, createMinter } = await import('../core/steps/minter.ts');
   const minter = await createMinter(ctx, source);
   const err = (line: string) => io.stderr.write(redact(line) + '\n');
   // The same credential warnings `call` and `token` show (a world-readable key, …).

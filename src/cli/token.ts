@@ -22,7 +22,7 @@ export async function tokenCommand(argv: Record<string, unknown>, io: IO): Promi
   const options = resolveTokenOptions(argv);
   const ctx = contextFor(io, argv);
   // Loaded here, not at the top: yargs imports every command's builder, and only this command needs these.
-  const { printableToken } = await import('../core/token.ts');
+  const { printableToken } = await import('../core/diagnosis/token.ts');
   const { report, token } = await printableToken(ctx, options).finally(ctx.stopProgress);
   registerSecret(token);
   if (argv.json) {

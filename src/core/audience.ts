@@ -1,5 +1,5 @@
 // The audience a Cloud Run target expects: the URL's origin, no path, no trailing slash, no default port.
-import { isLoopback } from './addresses.ts';
+import { isLoopback } from './net/addresses.ts';
 import { usageError } from './errors.ts';
 
 /** `host:port` or `host:port/path` with no scheme in front. */

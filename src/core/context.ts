@@ -1,5 +1,5 @@
 // Everything a command touches in the outside world, passed in so tests drive it with real local servers.
-import { createNodeHttp, type HttpClient } from './http.ts';
+import { createNodeHttp, type HttpClient } from './net/http.ts';
 
 export type Env = Record<string, string | undefined>;
 

@@ -1,6 +1,6 @@
 // The Report: what every command returns, what renderers print, and exactly what --json emits.
 import { exitCodeFor, type CauseCode } from './errors.ts';
-import type { Exchange, GoogleError } from './transport.ts';
+import type { Exchange, GoogleError } from './net/transport.ts';
 
 export const REPORT_VERSION = 1;
 

@@ -1,7 +1,7 @@
 // Plumbing shared by the emulator's servers: bodies, Google's two error dialects, pages, and fault injection.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttp2Server } from 'node:http2';
-import { shareWithH2c } from '../proxy/h2c-listener.ts';
+import { shareWithH2c } from '../core/net/h2c-listener.ts';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Fault } from './scenario.ts';
 import type { EmulatorState } from './state.ts';

@@ -1,14 +1,14 @@
 // The library: the same steps, cache and errors as the CLI, for Node services that call private services.
 import { normaliseAudience } from '../core/audience.ts';
 import { defaultContext, type Env } from '../core/context.ts';
-import { diagnose as runDiagnose } from '../core/diagnose.ts';
+import { diagnose as runDiagnose } from '../core/diagnosis/diagnose.ts';
 import { IdcallError } from '../core/errors.ts';
-import { decodeJwtClaims } from '../core/jwt.ts';
-import { cachedMinter, createMinter, type Minter } from '../core/minter.ts';
+import { decodeJwtClaims } from '../core/google/jwt.ts';
+import { cachedMinter, createMinter, type Minter } from '../core/steps/minter.ts';
 import type { CallReport, Source } from '../core/report.ts';
-import type { TokenCache } from '../core/token-cache.ts';
+import type { TokenCache } from '../core/steps/token-cache.ts';
 import { DEFAULTS, resolveCallSettings, resolveSourceOptions, withEnvironment, type Raw, type SourceOptions, type TokenHeaderName } from '../core/options.ts';
-import { placeToken, type TokenHeader } from '../proxy/headers.ts';
+import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { fetchKeepingTokenHome } from './redirects.ts';
 import type { Dispatcher } from 'undici';
 

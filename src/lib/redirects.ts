@@ -1,7 +1,7 @@
 // Where a token may travel once a server answers with a redirect: only to the origin it was minted for.
 // fetch strips only Authorization on a cross-origin hop, so a token in X-Serverless-Authorization (or in
 // Authorization beside the application's own) would follow a 302 anywhere. idcall follows redirects itself.
-import type { TokenHeader } from '../proxy/headers.ts';
+import type { TokenHeader } from '../core/net/token-header.ts';
 
 type FetchFn = typeof globalThis.fetch;
 

@@ -1,7 +1,7 @@
 // Who may use the proxy and where it may go: the rules docs/security.md explains, each written once.
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import { bareHost, isLinkLocal, isLoopback } from '../core/addresses.ts';
+import { bareHost, isLinkLocal, isLoopback } from '../core/net/addresses.ts';
 
 export interface HostPort {
   /** Without brackets: `::1`, `127.0.0.1`, `svc.run.app`. */

@@ -16,12 +16,13 @@ import type { Server } from 'node:http';
 import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { asIdcallError } from '../core/errors.ts';
-import type { CacheResult, TokenCache } from '../core/token-cache.ts';
-import { describeNetworkError } from '../core/transport.ts';
-import { bareHost } from '../core/addresses.ts';
+import type { CacheResult, TokenCache } from '../core/steps/token-cache.ts';
+import { describeNetworkError } from '../core/net/transport.ts';
+import { bareHost } from '../core/net/addresses.ts';
 import { redact } from '../core/redact.ts';
-import { appendVia, endToEnd, placeToken, viaNames, type TokenHeader } from './headers.ts';
-import { shareWithH2c } from './h2c-listener.ts';
+import { appendVia, endToEnd, viaNames } from './headers.ts';
+import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
+import { shareWithH2c } from '../core/net/h2c-listener.ts';
 
 export interface H2cOptions {
   target: URL;

@@ -44,20 +44,6 @@ export function appendVia(existing: string | string[] | undefined, protocol = '1
   return prior ? `${prior}, ${via}` : via;
 }
 
-export type TokenHeader = 'authorization' | 'x-serverless-authorization';
-
-/**
- * Put the token where the target reads it without clobbering the client's own credentials:
- * a client Authorization header stays, and the token goes to X-Serverless-Authorization.
- * Returns the header used, or null when the client already filled both.
- */
-export function placeToken(headers: Record<string, string | string[]>, preferred: TokenHeader, token: string): TokenHeader | null {
-  let name: TokenHeader = preferred;
-  if (name === 'authorization' && headers.authorization !== undefined) name = 'x-serverless-authorization';
-  if (headers[name] !== undefined) return null;
-  headers[name] = `Bearer ${token}`;
-  return name;
-}
 
 /** Whether this proxy instance (`name`) is already in a Via header: the request came round a loop. */
 export function viaNames(existing: string | string[] | undefined, name: string): boolean {

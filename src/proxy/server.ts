@@ -10,11 +10,12 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Agent as AgentType, Dispatcher } from 'undici';
 import { asIdcallError } from '../core/errors.ts';
 import { importForModernNode } from '../core/runtime.ts';
-import type { TokenCache, CacheResult } from '../core/token-cache.ts';
-import { describeNetworkError } from '../core/transport.ts';
+import type { TokenCache, CacheResult } from '../core/steps/token-cache.ts';
+import { describeNetworkError } from '../core/net/transport.ts';
 import { redact } from '../core/redact.ts';
 import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, type Listener } from './guards.ts';
-import { appendVia, endToEnd, placeToken, viaNames, type TokenHeader } from './headers.ts';
+import { appendVia, endToEnd, viaNames } from './headers.ts';
+import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { acceptH2c } from './h2c.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { relay, type Relay } from './relay.ts';
@@ -96,7 +97,7 @@ function logPath(target: string): string {
 const CLIENT_CLOSED = Object.assign(new Error('the client closed the connection'), { code: 'EIDCALL_CLIENT_CLOSED' });
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const { Agent, ProxyAgent } = await importForModernNode(() => import('../core/undici.ts'), 'idcall proxy');
+  const { Agent, ProxyAgent } = await importForModernNode(() => import('../core/net/undici.ts'), 'idcall proxy');
   const metrics = new ProxyMetrics();
   const timeout = options.upstreamTimeoutMs ?? 60_000;
   const metadataHosts = options.metadataHosts ?? [];

@@ -2,7 +2,7 @@
 // upgrades such as WebSocket (the handshake gets the token, then bytes flow both ways).
 import type { IncomingMessage } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { bareHost } from '../core/addresses.ts';
+import { bareHost } from '../core/net/addresses.ts';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { forbiddenDestination, guardedLookup, hostAllowed, parseHostPort } from './guards.ts';
 

@@ -26,6 +26,19 @@ test('architecture: the core imports nothing above it (cli, render, proxy, emula
   assert.deepEqual(upward, []);
 });
 
+test('architecture: each layer of the core imports only the layers before it (src/core/README.md)', () => {
+  const allowed: Record<string, string[]> = { '': ['net'], net: [], google: ['net'], steps: ['net', 'google'], diagnosis: ['net', 'google', 'steps'] };
+  const layerOf = (path: string) => /^core\/(net|google|steps|diagnosis)\//.exec(path)?.[1] ?? '';
+  const wrong = core.flatMap((f) => {
+    const layer = layerOf(f.path);
+    return [...f.text.matchAll(/from '(\.[^']+)'/g)]
+      .map((m) => relative(SRC, join(SRC, f.path, '..', m[1]!)))
+      .filter((target) => target.startsWith('core/') && layerOf(target) !== layer && layerOf(target) !== '' && !allowed[layer]!.includes(layerOf(target)))
+      .map((target) => `${f.path} → ${target}`);
+  });
+  assert.deepEqual(wrong, []);
+});
+
 test('architecture: the core never prints; commands return reports that renderers print', () => {
   const printing = core.flatMap((f) => lines(f).filter((l) => /\b(console\.(log|error|warn|info)|process\.(stdout|stderr)\.write)\b/.test(l) && !/^\s*(\/\/|\*)/.test(l)).map((l) => `${f.path}: ${l.trim()}`));
   assert.deepEqual(printing, []);

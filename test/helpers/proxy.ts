@@ -3,11 +3,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { run } from '../../src/cli/main.ts';
-import { cachedMinter, createMinter } from '../../src/core/minter.ts';
+import { cachedMinter, createMinter } from '../../src/core/steps/minter.ts';
 import { defaultContext } from '../../src/core/context.ts';
 import { resolveSourceOptions } from '../../src/core/options.ts';
 import { startProxy, type AccessLogEntry, type ProxyOptions, type RunningProxy } from '../../src/proxy/server.ts';
-import type { TokenCache } from '../../src/core/token-cache.ts';
+import type { TokenCache } from '../../src/core/steps/token-cache.ts';
 
 /** Every access-log entry of every proxy started in this process, for secret canaries. */
 export const allLogs: AccessLogEntry[] = [];

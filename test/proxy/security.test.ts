@@ -9,7 +9,7 @@ import { connect as h2connect, constants as h2, createServer as createH2Server }
 import { join } from 'node:path';
 import { request } from 'undici';
 import { issuedSecrets } from '../../src/emulator/index.ts';
-import { TokenCache } from '../../src/core/token-cache.ts';
+import { TokenCache } from '../../src/core/steps/token-cache.ts';
 import { hostAllowed } from '../../src/proxy/guards.ts';
 import { assertNoSecrets, closedPort, emulatorFixture, idcall } from '../helpers/cli.ts';
 import { allLogs, proxyFor, sidecar, upstream } from '../helpers/proxy.ts';

@@ -2,12 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeJwt, JwtDecodeError } from '../../src/core/jwt.ts';
-import { parseCredential } from '../../src/core/load.ts';
+import { decodeJwt, JwtDecodeError } from '../../src/core/google/jwt.ts';
+import { parseCredential } from '../../src/core/google/load.ts';
 import { IdcallError } from '../../src/core/errors.ts';
 import { normaliseAudience, parseTargetUrl } from '../../src/core/audience.ts';
-import { extractToken } from '../../src/core/inspect.ts';
-import { endToEnd, hopByHop, placeToken } from '../../src/proxy/headers.ts';
+import { extractToken } from '../../src/core/diagnosis/inspect.ts';
+import { endToEnd, hopByHop } from '../../src/proxy/headers.ts';
+import { placeToken } from '../../src/core/net/token-header.ts';
 import { hostAllowed } from '../../src/proxy/guards.ts';
 
 const RUNS = { numRuns: 10_000 };
