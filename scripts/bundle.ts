@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
 // yargs' help layout measures text with string-width, whose module body costs ≈20 ms at every start;
-// src/cli/text-width.ts answers the same question lazily (see there).
+// src/render/text-width.ts answers the same question lazily (see there).
 const lazyTextWidth: Plugin = {
   name: 'lazy-text-width',
   setup(b) {
-    const shim = fileURLToPath(new URL('../src/cli/text-width.ts', import.meta.url));
+    const shim = fileURLToPath(new URL('../src/render/text-width.ts', import.meta.url));
     b.onResolve({ filter: /^string-width$/ }, (args) => (/node_modules\/(yargs|cliui|wrap-ansi)\//.test(args.importer) ? { path: shim } : undefined));
   },
 };

@@ -4,7 +4,7 @@ import { access, stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { dirname, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import type { DiagnoseOptions } from '../core/diagnosis/diagnose.ts';
+import type { DiagnoseOptions } from '../core/diagnosis/call.ts';
 import { IdcallError, usageError } from '../core/errors.ts';
 import { parseTargetUrl, refusePlainHttp } from '../core/audience.ts';
 import { isDirectory, readBoundedFile } from '../core/files.ts';
@@ -13,7 +13,7 @@ import { registerSecret } from '../core/redact.ts';
 import { contextFor, type IO } from './io.ts';
 import { canonicalHeaderName, DEFAULTS, resolveCallSettings, resolveSourceOptions, TOKEN_HEADER_NAMES } from '../core/options.ts';
 import { withSourceOptions } from './options.ts';
-import { styleFor } from './render.ts';
+import { styleFor } from './terminal.ts';
 
 // -d @FILE is held in memory to be sent (and replayed on no retry): bounded like every file idcall reads.
 const DATA_MAX_BYTES = 256 * 1024 * 1024;
@@ -47,8 +47,8 @@ export async function callCommand(argv: Record<string, unknown>, io: IO): Promis
   if (output !== undefined && !bodyToStdout) await checkOutputPath(output);
   const ctx = contextFor(io, argv);
   // Loaded here, not at the top: yargs imports every command's builder, and only this command needs these.
-  const { diagnose } = await import('../core/diagnosis/diagnose.ts');
-  const outcome = await diagnose(ctx, options).finally(ctx.stopProgress);
+  const { diagnoseCall } = await import('../core/diagnosis/call.ts');
+  const outcome = await diagnoseCall(ctx, options).finally(ctx.stopProgress);
   registerSecret(outcome.token);
   if (argv['show-token'] && outcome.token) io.stderr.write(`${outcome.token}\n`);
 

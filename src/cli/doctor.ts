@@ -4,7 +4,7 @@ import { renderJson } from '../render/json.ts';
 import { contextFor, type IO } from './io.ts';
 import { resolveDoctorOptions } from '../core/options.ts';
 import { withSourceOptions } from './options.ts';
-import { styleFor } from './render.ts';
+import { styleFor } from './terminal.ts';
 
 export function doctorBuilder<T>(y: Argv<T>) {
   return withSourceOptions(y)

@@ -36,7 +36,7 @@ export async function main(args = process.argv.slice(2)): Promise<void> {
 const LONG_RUNNING = new Set(['proxy', 'emulator']);
 
 /** The version, or help for `idcall [COMMAND] --help`, from dist/help.json (written by `npm run build`). */
-export function fastAnswer(args: string[]): string | undefined {
+function fastAnswer(args: string[]): string | undefined {
   try {
     if (args.length === 1 && args[0] === '--version') {
       return JSON.parse(readFileSync(packagePath('package.json')!, 'utf8')).version + '\n';

@@ -4,7 +4,7 @@ import { usageError } from '../core/errors.ts';
 import { renderJson } from '../render/json.ts';
 import { contextFor, type IO } from './io.ts';
 import { resolveSourceOptions, setting } from '../core/options.ts';
-import { styleFor } from './render.ts';
+import { styleFor } from './terminal.ts';
 
 export function inspectBuilder<T>(y: Argv<T>) {
   return y

@@ -21,7 +21,3 @@ export function contextFor(io: IO, argv: Record<string, unknown> = {}): Context 
   const progress = argv.json ? undefined : terminalProgress(io.stderr);
   return { ...defaultContext(io.env), ...(progress ? { progress: progress.onStep } : {}), ...io.context, stopProgress: () => progress?.stop() };
 }
-
-export function write(stream: IO['stdout'], text: string): void {
-  stream.write(text);
-}

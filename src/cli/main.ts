@@ -8,9 +8,9 @@ import { REPORT_VERSION } from '../core/report.ts';
 import { renderJson } from '../render/json.ts';
 import { processIO, type IO } from './io.ts';
 import { packagePath } from './paths.ts';
-import { printError, styleFor } from './render.ts';
+import { printError, styleFor } from './terminal.ts';
 
-export const VERSION: string = JSON.parse(readFileSync(packagePath('package.json')!, 'utf8')).version;
+const VERSION: string = JSON.parse(readFileSync(packagePath('package.json')!, 'utf8')).version;
 
 type Command = (argv: Record<string, any>, io: IO, until: Promise<unknown>) => Promise<number>;
 

@@ -150,7 +150,7 @@ function textLine(e: AccessLogEntry): string {
   return `${e.time} ${e.method} ${e.host} ${e.path} ${e.status} ${e.upstreamMs === null ? '-' : `${e.upstreamMs}ms`} token=${e.token}${e.error ? ` error=${e.error}` : ''}`;
 }
 
-export function parseListen(value: string): { host: string; port: number } {
+function parseListen(value: string): { host: string; port: number } {
   // A bare number is a port on loopback (`--listen 18099`), as with most dev servers.
   const match = /^\d+$/.test(value.trim()) ? [value, undefined, undefined, value.trim()] : /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value.trim());
   if (!match) throw usageError(`--listen ${JSON.stringify(value)} is not HOST:PORT.`, 'Use --listen 127.0.0.1:8080.');

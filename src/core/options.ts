@@ -43,7 +43,7 @@ export interface OptionTable {
   key: Record<string, unknown>;
 }
 
-export const envName = (flag: string): string => `IDCALL_${flag.toUpperCase().replace(/-/g, '_')}`;
+const envName = (flag: string): string => `IDCALL_${flag.toUpperCase().replace(/-/g, '_')}`;
 
 const TRUE = /^(1|true|yes)$/i;
 const BOOLEAN = /^(1|0|true|false|yes|no)$/i;
@@ -75,7 +75,7 @@ export function setting(raw: Raw, name: string): string | undefined {
 }
 
 /** Durations: "1500", "1500ms", "2s", "1m". */
-export function parseDuration(value: string | undefined, fallback: number, flag: string, maxMs: number = DEFAULTS.maxDurationMs): number {
+function parseDuration(value: string | undefined, fallback: number, flag: string, maxMs: number = DEFAULTS.maxDurationMs): number {
   if (value === undefined) return fallback;
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value);
   if (!match) throw usageError(`--${flag} ${JSON.stringify(value)} is not a duration.`, `Give milliseconds (1500), seconds (2s) or minutes (1m) to --${flag} (or ${envName(flag)}).`);

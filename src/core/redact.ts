@@ -20,7 +20,7 @@ const PATTERNS: [RegExp, string][] = [
  * Query parameters whose names look secret: their values become `***` in every URL idcall prints (a key= or
  * token= in a target URL or a redirect's Location).
  */
-export const SECRET_PARAMETERS = ['key', 'api_key', 'apikey', 'token', 'access_token', 'id_token', 'refresh_token', 'secret', 'client_secret', 'password', 'passwd', 'pwd', 'sig', 'signature', 'credential', 'credentials', 'auth', 'code', 'x-goog-signature', 'x-amz-signature', 'x-amz-credential', 'x-goog-credential'];
+const SECRET_PARAMETERS = ['key', 'api_key', 'apikey', 'token', 'access_token', 'id_token', 'refresh_token', 'secret', 'client_secret', 'password', 'passwd', 'pwd', 'sig', 'signature', 'credential', 'credentials', 'auth', 'code', 'x-goog-signature', 'x-amz-signature', 'x-amz-credential', 'x-goog-credential'];
 const SECRET_QUERY = new RegExp(`([?&;](?:${SECRET_PARAMETERS.map((p) => p.replace(/[-]/g, '\\-')).join('|')})=)[^&#\\s"'<>]*`, 'gi');
 
 const known = new Set<string>();

@@ -10,7 +10,7 @@ export interface SigningKey {
   certificatePem: string;
 }
 
-export function newKid(): string {
+function newKid(): string {
   return randomBytes(20).toString('hex');
 }
 

@@ -94,5 +94,5 @@ function gfePage(code: number, reason: string, heading: string, sentence: string
 
 const escape = (path: string) => path.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-export const forbiddenPage = (path: string) => gfePage(403, 'Forbidden', 'Forbidden', `Your client does not have permission to get URL <code>${escape(path)}</code> from this server.`);
-export const unauthorizedPage = (path: string) => gfePage(401, 'Unauthorized', 'Unauthorized', `Your client does not have permission to the requested URL <code>${escape(path)}</code>.`);
+const forbiddenPage = (path: string) => gfePage(403, 'Forbidden', 'Forbidden', `Your client does not have permission to get URL <code>${escape(path)}</code> from this server.`);
+const unauthorizedPage = (path: string) => gfePage(401, 'Unauthorized', 'Unauthorized', `Your client does not have permission to the requested URL <code>${escape(path)}</code>.`);

@@ -1,7 +1,7 @@
 // The library: the same steps, cache and errors as the CLI, for Node services that call private services.
 import { normaliseAudience } from '../core/audience.ts';
 import { defaultContext, type Env } from '../core/context.ts';
-import { diagnose as runDiagnose } from '../core/diagnosis/diagnose.ts';
+import { diagnoseCall } from '../core/diagnosis/call.ts';
 import { IdcallError } from '../core/errors.ts';
 import { decodeJwtClaims } from '../core/google/jwt.ts';
 import { cachedMinter, createMinter, type Minter } from '../core/steps/minter.ts';
@@ -97,7 +97,7 @@ export async function diagnose(
   options: CredentialOptions & { audience?: string; method?: string; headers?: Record<string, string>; body?: string | Buffer; headerName?: TokenHeaderName; timeoutMs?: number; bodyLimit?: number } = {},
 ): Promise<CallReport> {
   const settings = resolveCallSettings({ url, audience: options.audience, method: options.method, 'header-name': options.headerName, timeout: options.timeoutMs, body: options.bodyLimit }, options.body !== undefined);
-  const outcome = await runDiagnose(defaultContext(options.env ?? process.env), {
+  const outcome = await diagnoseCall(defaultContext(options.env ?? process.env), {
     ...sourceOptions(options),
     ...settings,
     headers: Object.entries(options.headers ?? {}),

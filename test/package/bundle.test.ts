@@ -1,5 +1,5 @@
 // The published CLI is the esbuild bundle (google-auth-library and yargs inside, string-width swapped for
-// src/cli/text-width.ts): run it, not the sources, against the emulator for every kind of work it bundles.
+// src/render/text-width.ts): run it, not the sources, against the emulator for every kind of work it bundles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

@@ -31,7 +31,7 @@ export function serviceFromUrl(raw: string): ServiceRef | null {
 // Region codes of hash-style run.app URLs (the two letters before .a.run.app) that are unambiguous.
 const REGION_CODES: Record<string, string> = { uc: 'us-central1', ue: 'us-east1', uw: 'us-west1', ew: 'europe-west1', an: 'asia-northeast1', as: 'asia-south1' };
 
-export function invokerFix(principal: string | null, service: ServiceRef | null): string {
+function invokerFix(principal: string | null, service: ServiceRef | null): string {
   const member = principal ? memberOf(principal) : 'serviceAccount:SA_EMAIL';
   const region = service?.region ? ` --region=${service.region}` : ' --region=REGION';
   if (service?.kind === 'function') return `gcloud functions add-invoker-policy-binding ${service.name}${region} --member=${member}`;
@@ -65,7 +65,7 @@ export interface AudienceChoice {
  * The fix for a 401 over the audience: mint for what the called service accepts; and only when the user chose the
  * audience, offer to add that audience to the called service (never to the service the audience happens to name).
  */
-export function audienceFix(audience: string, choice: AudienceChoice): string {
+function audienceFix(audience: string, choice: AudienceChoice): string {
   const called = choice.calledService;
   const region = called?.region ? ` --region=${called.region}` : ' --region=REGION';
   const add = `gcloud run services update ${called?.name ?? 'SERVICE'}${region} --add-custom-audiences=${audience}`;

@@ -131,7 +131,7 @@ function stsFix(code: string | undefined, message: string): string {
 }
 
 /** A federated identity is named by its IAM member URI (load.ts federatedPrincipal), never by an email. */
-export const isFederated = (principal: string): boolean => principal.startsWith('principal://') || principal.startsWith('principalSet://');
+const isFederated = (principal: string): boolean => principal.startsWith('principal://') || principal.startsWith('principalSet://');
 
 /** IAM member form of a principal: serviceAccount:, user: or principal:// as it stands. */
 export function memberOf(principal: string): string {

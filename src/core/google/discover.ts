@@ -45,7 +45,7 @@ export interface DiscoverOptions {
 
 const DETECTION_VALUES = ['assume-present', 'none', 'bios-only', 'ping-only'] as const;
 
-export function wellKnownFile(ctx: Pick<Context, 'env' | 'homedir' | 'platform'>): string {
+function wellKnownFile(ctx: Pick<Context, 'env' | 'homedir' | 'platform'>): string {
   const { env } = ctx;
   if (env.CLOUDSDK_CONFIG) return join(env.CLOUDSDK_CONFIG, 'application_default_credentials.json');
   if (ctx.platform === 'win32') return win32.join(env.APPDATA ?? '', 'gcloud', 'application_default_credentials.json');
@@ -59,7 +59,7 @@ export function gcloudConfigDir(ctx: Pick<Context, 'env' | 'homedir' | 'platform
 }
 
 /** The metadata server address as gcp-metadata resolves it: GCE_METADATA_IP, then GCE_METADATA_HOST, then the link-local IP. */
-export function metadataTarget(env: Context['env']): MetadataTarget {
+function metadataTarget(env: Context['env']): MetadataTarget {
   const detection = env.METADATA_SERVER_DETECTION?.trim();
   if (detection && !(DETECTION_VALUES as readonly string[]).includes(detection)) {
     throw usageError(

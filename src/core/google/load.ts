@@ -21,9 +21,9 @@ export interface LoadedCredential {
 const MAX_BYTES = 256 * 1024;
 const TYPES: CredentialType[] = ['service_account', 'authorized_user', 'impersonated_service_account', 'external_account', 'external_account_authorized_user', 'gdch_service_account'];
 
-export async function readCredentialFile(path: string, via: string): Promise<{ json: Record<string, any>; mode: number }> {
+async function readCredentialFile(path: string, via: string): Promise<{ json: Record<string, any>; mode: number }> {
   const fileError = (message: string, fix: string, cause?: unknown) => new IdcallError('CREDENTIALS_FILE_ERROR', message, fix, { cause });
-  const named = via === '--credentials' ? `${path} (from --credentials)` : `${path} (from ${via})`;
+  const named = `${path} (from ${via})`;
   let bytes: Buffer;
   let mode: number;
   try {

@@ -58,7 +58,7 @@ export function route(url: string, endpoints: Endpoints = {}): string {
   return url;
 }
 
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     parsed.username = '';
@@ -117,7 +117,7 @@ export function createRecordingClient(options: RecordingOptions): HttpClient {
 }
 
 /** Google's two error dialects: OAuth `{error, error_description}` and API `{error: {status, message}}`. */
-export function parseGoogleError(text: string): GoogleError | undefined {
+function parseGoogleError(text: string): GoogleError | undefined {
   try {
     const body = JSON.parse(text);
     if (typeof body?.error === 'string') {

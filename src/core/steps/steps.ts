@@ -45,7 +45,7 @@ export interface Resolved {
 const describeCandidate = (c: Discovery['candidates'][number]) =>
   `${c.origin === 'metadata_server' ? `metadata server ${c.path}` : `${c.origin} ${c.path}`}${c.present ? '' : ` — ${c.note ?? 'absent'}`}`;
 
-export async function runDiscoverRaw(ctx: Context, options: SourceOptions): Promise<{ step: Step; discovery: Discovery | null }> {
+async function runDiscoverRaw(ctx: Context, options: SourceOptions): Promise<{ step: Step; discovery: Discovery | null }> {
   const t0 = ctx.monotonic();
   if (options.source === 'gcloud') {
     return { step: step('discover', 'ok', 0, 'gcloud CLI requested (--source gcloud): it is not an ADC source; ADC discovery skipped'), discovery: null };
@@ -73,7 +73,7 @@ export async function runDiscoverRaw(ctx: Context, options: SourceOptions): Prom
   return { step: step('discover', 'ok', ms, summary, details, discovery.exchanges), discovery };
 }
 
-export async function runLoadRaw(ctx: Context, discovery: Discovery | null, options: SourceOptions): Promise<{ step: Step; resolved: Resolved }> {
+async function runLoadRaw(ctx: Context, discovery: Discovery | null, options: SourceOptions): Promise<{ step: Step; resolved: Resolved }> {
   const t0 = ctx.monotonic();
   const shadowed: Shadowed[] = [];
   if (!discovery) {
@@ -118,7 +118,7 @@ export interface Minted {
   audienceHonoured: boolean;
 }
 
-export async function runMintRaw(ctx: Context, resolved: Resolved, audience: string, options: SourceOptions): Promise<{ step: Step; minted: Minted }> {
+async function runMintRaw(ctx: Context, resolved: Resolved, audience: string, options: SourceOptions): Promise<{ step: Step; minted: Minted }> {
   const t0 = ctx.monotonic();
   const elapsed = () => Math.round(ctx.monotonic() - t0);
   try {
@@ -150,7 +150,7 @@ export async function runMintRaw(ctx: Context, resolved: Resolved, audience: str
   }
 }
 
-export async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudience: string | null, options: SourceOptions): Promise<{ step: Step; verify: VerifyResult }> {
+async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudience: string | null, options: SourceOptions): Promise<{ step: Step; verify: VerifyResult }> {
   const t0 = ctx.monotonic();
   const googleDate = [...minted.exchanges].reverse().find((e) => e.date)?.date;
   const verify = await verifyToken(ctx, minted.token, {
@@ -181,7 +181,7 @@ export interface CallPayload {
 /** Headers of the target's answer that say who answered and why; shown under the call step. */
 const SHOWN_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location'];
 
-export async function runCallRaw(ctx: Context, url: URL, token: string, settings: CallSettings, payload: CallPayload): Promise<{ step: Step; result: CallResult | null; error: IdcallError | null }> {
+async function runCallRaw(ctx: Context, url: URL, token: string, settings: CallSettings, payload: CallPayload): Promise<{ step: Step; result: CallResult | null; error: IdcallError | null }> {
   const t0 = ctx.monotonic();
   // undici loads only when a target is called: it is a third of start-up for the other commands.
   const { callTarget } = await import('../net/target.ts');

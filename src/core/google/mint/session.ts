@@ -104,7 +104,7 @@ export function parseJsonObject(text: string, who: string): Record<string, any> 
   throw new Error(`${who} answered with a body that is not JSON (${describeBody(text)})`);
 }
 
-export function describeBody(text: string): string {
+function describeBody(text: string): string {
   if (/<html|<!doctype/i.test(text)) return 'an HTML page';
   if (text.length === 0) return 'empty';
   return `${text.length} bytes`;

@@ -12,7 +12,7 @@ const noIdToken = (credential: LoadedCredential) =>
     'Impersonate a service account: pass --impersonate-service-account SA_EMAIL (the principal needs roles/iam.serviceAccountTokenCreator on it).',
   );
 
-export const noSource = (credential: LoadedCredential) =>
+const noSource = (credential: LoadedCredential) =>
   new IdcallError('UNSUPPORTED_CREDENTIAL_TYPE', `${credential.type} credentials cannot be used as an impersonation source.`, 'Use a service-account key, user credentials or the metadata server as the source.');
 
 export const externalAccountAuthorizedUser: CredentialMinter = {

@@ -1,7 +1,7 @@
 // The width yargs lays help out with in the bundle: exact for ASCII, grapheme-aware otherwise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import textWidth from '../../src/cli/text-width.ts';
+import textWidth from '../../src/render/text-width.ts';
 
 const cases: [string, string, number][] = [
   ['empty', '', 0],

@@ -21,7 +21,7 @@ export interface DiagnoseOutcome {
   sinkError?: string;
 }
 
-export async function diagnose(ctx: Context, options: DiagnoseOptions): Promise<DiagnoseOutcome> {
+export async function diagnoseCall(ctx: Context, options: DiagnoseOptions): Promise<DiagnoseOutcome> {
   const steps: Step[] = [];
   const report: CallReport = {
     version: REPORT_VERSION,
