@@ -11,21 +11,21 @@ import { isDirectory, readBoundedFile } from '../core/files.ts';
 import { renderJson } from '../render/json.ts';
 import { registerSecret } from '../core/redact.ts';
 import { contextFor, type IO } from './io.ts';
-import { canonicalHeaderName, DEFAULTS, resolveCallSettings, resolveSourceOptions, TOKEN_HEADER_NAMES } from '../core/options.ts';
-import { withSourceOptions } from './options.ts';
+import { canonicalHeaderName, DEFAULTS, resolveCallSettings, resolveSourceOptions } from '../core/options.ts';
+import { withSourceOptions, withTargetKind } from './options.ts';
 import { styleFor } from './terminal.ts';
 
 // -d @FILE is held in memory to be sent (and replayed on no retry): bounded like every file idcall reads.
 const DATA_MAX_BYTES = 256 * 1024 * 1024;
 
 export function callBuilder<T>(y: Argv<T>) {
-  return withSourceOptions(y)
+  return withTargetKind(withSourceOptions(y))
     .positional('url', { type: 'string', describe: 'URL to call, e.g. https://hello-abc123-uc.a.run.app/api', demandOption: true })
     .option('audience', { type: 'string', describe: 'Token audience (default: the URL\'s origin); for custom domains and custom audiences' })
     .option('method', { alias: 'X', type: 'string', describe: `HTTP method (default ${DEFAULTS.method}, or ${DEFAULTS.methodWithBody} with --data)` })
     .option('header', { alias: 'H', type: 'string', array: true, describe: "Request header 'Name: value' (repeatable)" })
     .option('data', { alias: 'd', type: 'string', describe: 'Request body, @FILE to read it from a file, or @- from standard input' })
-    .option('header-name', { choices: TOKEN_HEADER_NAMES, coerce: canonicalHeaderName, describe: `Header that carries the token (default ${DEFAULTS.headerName}; any letter case)` })
+    .option('header-name', { type: 'string', coerce: canonicalHeaderName, describe: `Header that carries the token (default ${DEFAULTS.headerName}; any letter case; Proxy-Authorization for IAP)` })
     .option('timeout', { type: 'string', describe: `Bound for connecting to the target and for its response headers (default ${DEFAULTS.timeoutMs / 1000}s; 1500, 2s, 1m; IDCALL_TIMEOUT)` })
     .option('max-time', { type: 'string', describe: 'Bound for the whole exchange, body included, as curl\'s --max-time (default none; IDCALL_MAX_TIME)' })
     .option('body', { type: 'string', describe: `How much of the response body to show: a byte count (default ${DEFAULTS.bodyExcerptBytes}) or "full"` })

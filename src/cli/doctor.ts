@@ -3,11 +3,11 @@ import type { Argv } from 'yargs';
 import { renderJson } from '../render/json.ts';
 import { contextFor, type IO } from './io.ts';
 import { resolveDoctorOptions } from '../core/options.ts';
-import { withSourceOptions } from './options.ts';
+import { withSourceOptions, withTargetKind } from './options.ts';
 import { styleFor } from './terminal.ts';
 
 export function doctorBuilder<T>(y: Argv<T>) {
-  return withSourceOptions(y)
+  return withTargetKind(withSourceOptions(y))
     .option('audience', { type: 'string', describe: 'Also mint an ID token for this audience' })
     .example('$0 doctor', 'What credentials does this machine have, and do they work?')
     .example('$0 doctor --audience https://hello-abc123-uc.a.run.app --json', 'Include an ID token for a service; machine-readable');

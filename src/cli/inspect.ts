@@ -3,13 +3,14 @@ import type { Argv } from 'yargs';
 import { usageError } from '../core/errors.ts';
 import { renderJson } from '../render/json.ts';
 import { contextFor, type IO } from './io.ts';
-import { resolveSourceOptions, setting } from '../core/options.ts';
+import { resolveInspectSettings, resolveSourceOptions } from '../core/options.ts';
+import { withTargetKind } from './options.ts';
 import { styleFor } from './terminal.ts';
 
 export function inspectBuilder<T>(y: Argv<T>) {
-  return y
+  return withTargetKind(y)
     .positional('token', { type: 'string', describe: 'The token, a "Bearer …" value or a whole Authorization header line; - or nothing reads stdin' })
-    .option('audience', { type: 'string', describe: 'Check the token against the audience a target expects (origin-normalised)' })
+    .option('audience', { type: 'string', describe: 'Check the token against the audience a target expects (exactly as given: a function URL, an OAuth client ID)' })
     .option('certs-url', { type: 'string', describe: 'Google\'s signing certificates (IDCALL_CERTS_URL)' })
     .option('auth-timeout', { type: 'string', describe: 'Bound for fetching the certificates (default 10000 ms)' })
     .example('$0 inspect "$TOKEN" --audience https://hello-abc123-uc.a.run.app', 'Would this service accept it?')
@@ -25,10 +26,10 @@ export async function inspectCommand(argv: Record<string, unknown>, io: IO): Pro
   else if (arg === undefined && io.stdin.isTTY) throw usageError('No token given.', 'Pass a token as an argument, or pipe one: idcall inspect - < token.txt');
   else input = await readLimited(io.stdin, 128 * 1024);
   const source = resolveSourceOptions(argv);
-  const audience = setting(argv, 'audience');
+  const settings = resolveInspectSettings(argv);
   const { inspectToken } = await import('../core/diagnosis/inspect.ts');
   const { renderInspect } = await import('../render/inspect.ts');
-  const report = await inspectToken(contextFor(io), input, { ...(audience !== undefined ? { audience } : {}), certsUrl: source.certsUrl, timeoutMs: Math.min(source.authTimeoutMs, 5000) });
+  const report = await inspectToken(contextFor(io), input, { ...settings, certsUrl: source.certsUrl, timeoutMs: Math.min(source.authTimeoutMs, 5000) });
   io.stdout.write(argv.json ? renderJson(report) : renderInspect(report, styleFor(io, argv)));
   return report.exitCode;
 }

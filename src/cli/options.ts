@@ -2,6 +2,7 @@
 // default, is core/options.ts.
 import type { Argv } from 'yargs';
 import { DEFAULTS } from '../core/options.ts';
+import { TARGET_KINDS } from '../core/target-kind.ts';
 import { GOOGLE_CERTS_URL } from '../core/endpoints.ts';
 
 export function withGlobalOptions<T>(y: Argv<T>) {
@@ -25,3 +26,8 @@ export function withSourceOptions<T>(y: Argv<T>) {
     .option('certs-url', { type: 'string', describe: `Google's signing certificates (default ${GOOGLE_CERTS_URL}; IDCALL_CERTS_URL)`, group: 'Endpoints and limits:' });
 }
 
+
+/** --target-kind: what kind of front end the target is, when its host name does not say (a custom domain, a local port). */
+export function withTargetKind<T>(y: Argv<T>) {
+  return y.option('target-kind', { choices: TARGET_KINDS, describe: 'Kind of target (default: from the host name, then from its answer): cloud_run, cloud_functions, iap, api_gateway or other' });
+}

@@ -1,7 +1,8 @@
 // `idcall proxy`: wire options to the proxy server, print the start-up line and the access log.
 import type { Argv } from 'yargs';
 import { isLoopback } from '../core/net/addresses.ts';
-import { normaliseAudience, parseTargetUrl } from '../core/audience.ts';
+import { parseTargetUrl } from '../core/audience.ts';
+import { describeTarget } from '../core/target-kind.ts';
 import { usageError } from '../core/errors.ts';
 import { listenOrExplain } from './listen.ts';
 import { displayProxy, proxyFor } from '../core/net/proxy-env.ts';
@@ -9,11 +10,11 @@ import { redact } from '../core/redact.ts';
 import { metadataHostsFrom, parseHostPort } from '../proxy/guards.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';
-import { canonicalHeaderName, DEFAULTS, resolveProxySettings, resolveSourceOptions, TOKEN_HEADER_NAMES } from '../core/options.ts';
-import { withSourceOptions } from './options.ts';
+import { canonicalHeaderName, DEFAULTS, resolveProxySettings, resolveSourceOptions } from '../core/options.ts';
+import { withSourceOptions, withTargetKind } from './options.ts';
 
 export function proxyBuilder<T>(y: Argv<T>) {
-  return withSourceOptions(y)
+  return withTargetKind(withSourceOptions(y))
     .option('target', { type: 'string', describe: 'Reverse mode: forward every request to this URL with a token for it' })
     .option('forward', { type: 'boolean', describe: 'Forward mode (HTTP_PROXY sidecar): absolute-form requests for allowed hosts get a token' })
     .option('listen', { type: 'string', describe: `Address to listen on (default ${DEFAULTS.reverseListen} reverse, ${DEFAULTS.forwardListen} forward; IDCALL_LISTEN)` })
@@ -24,7 +25,7 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .option('allow-insecure', { type: 'boolean', describe: 'Allow sending tokens over plain http to a non-loopback host (--target http://…, --no-upgrade-http)' })
     .option('upgrade-http', { type: 'boolean', default: true, describe: 'Forward mode: send plain-http requests for allowed hosts upstream over https (--no-upgrade-http keeps http)' })
     .option('h2c', { type: 'boolean', describe: 'Reverse mode: also accept HTTP/2 cleartext (gRPC) on the same port, sent upstream over HTTP/2' })
-    .option('header-name', { choices: TOKEN_HEADER_NAMES, coerce: canonicalHeaderName, describe: `Header that carries the token (default ${DEFAULTS.headerName}; a client's own Authorization is always kept)` })
+    .option('header-name', { type: 'string', coerce: canonicalHeaderName, describe: `Header that carries the token (default ${DEFAULTS.headerName}; Proxy-Authorization for IAP; a client's own Authorization is always kept)` })
     .option('log-format', { choices: ['text', 'json', 'none'] as const, describe: `Access log on stderr (default ${DEFAULTS.logFormat})` })
     .option('upstream-timeout', { type: 'string', describe: `Upstream limit for response headers and idle body (default ${DEFAULTS.upstreamTimeoutMs / 1000}s)` })
     .option('shutdown-timeout', { type: 'string', describe: `How long SIGTERM waits for in-flight requests (default ${DEFAULTS.shutdownTimeoutMs / 1000}s)` })
@@ -50,7 +51,8 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
     throw usageError(`--listen ${host} is not loopback: a forward proxy reachable from the network relays for anyone, with this workload's tokens.`, `Add --strict (only --allow-host hosts are relayed), or listen on 127.0.0.1.`);
   }
   const format = settings.logFormat;
-  const audience = argv.audience !== undefined ? normaliseAudience(String(argv.audience)) : undefined;
+  // --audience exactly as given; otherwise the rule `call` uses (a Cloud Functions target keeps its function's name).
+  const audience = target ? describeTarget(target, { ...(argv.audience !== undefined ? { audience: String(argv.audience) } : {}), ...(settings.targetKind ? { kind: settings.targetKind } : {}) }).audience : undefined;
   const ctx = contextFor(io);
   const source = resolveSourceOptions(argv);
   const { cachedMinter, createMinter } = await import('../core/steps/minter.ts');

@@ -5,10 +5,10 @@ import { redact, registerSecret } from '../core/redact.ts';
 import { detectStyle } from '../render/style.ts';
 import { contextFor, type IO } from './io.ts';
 import { resolveTokenOptions } from '../core/options.ts';
-import { withSourceOptions } from './options.ts';
+import { withSourceOptions, withTargetKind } from './options.ts';
 
 export function tokenBuilder<T>(y: Argv<T>) {
-  return withSourceOptions(y)
+  return withTargetKind(withSourceOptions(y))
     .option('audience', { type: 'string', describe: 'Audience of the ID token, e.g. https://hello-abc123-uc.a.run.app (default: gcloud\'s client id, as gcloud does)' })
     .option('include-email', { type: 'boolean', describe: 'Ask IAM to include email and email_verified when impersonating (always present for keys and the metadata server)' })
     .option('format', { choices: ['standard', 'full'] as const, describe: 'Metadata-server token format (default full)' })

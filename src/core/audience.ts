@@ -1,6 +1,7 @@
-// The audience a Cloud Run target expects: the URL's origin, no path, no trailing slash, no default port.
+// Parsing the URL a user wants to call, and the audience rules that follow from it (target-kind.ts decides by kind).
 import { isLoopback } from './net/addresses.ts';
 import { usageError } from './errors.ts';
+import { describeTarget, type TargetInfo, type TargetKind } from './target-kind.ts';
 
 /** `host:port` or `host:port/path` with no scheme in front. */
 const HOST_PORT = /^[\w.-]+:\d+(?:[/?#]|$)/;
@@ -20,7 +21,10 @@ export function refusePlainHttp(url: URL, allowInsecure: boolean): void {
   }
 }
 
-/** Normalise an http(s) URL to its origin; anything else (a client id, a custom audience) is left as is. */
+/**
+ * An http(s) URL's origin; anything else (a client id, a custom audience) as it is. Only for comparing: an audience
+ * the user gives is used exactly as given.
+ */
 export function normaliseAudience(value: string): string {
   const trimmed = value.trim();
   if (!/^https?:\/\//i.test(trimmed)) return trimmed;
@@ -34,10 +38,11 @@ export function normaliseAudience(value: string): string {
 export interface Target {
   url: URL;
   audience: string;
+  target: TargetInfo;
 }
 
 /** Parse the URL a user wants to call; every rejection names the argument. */
-export function parseTargetUrl(raw: string, audienceFlag?: string): Target {
+export function parseTargetUrl(raw: string, audienceFlag?: string, kindFlag?: TargetKind): Target {
   const value = raw.trim();
   if (value === '') throw usageError('URL is empty.', 'Pass the full URL, for example https://hello-abc123-uc.a.run.app/api');
   // `localhost:8080/api` parses as a URL with the scheme "localhost:": a host and port without a scheme is what was meant.
@@ -60,5 +65,6 @@ export function parseTargetUrl(raw: string, audienceFlag?: string): Target {
     throw usageError('URL contains a user name or password; idcall will not send credentials in a URL.', 'Remove the user:password@ part; the ID token is the credential.');
   }
   if (!url.hostname) throw usageError(`URL "${value}" has no host.`, 'Pass the full URL, for example https://hello-abc123-uc.a.run.app/api');
-  return { url, audience: audienceFlag !== undefined ? normaliseAudience(audienceFlag) : url.origin };
+  const target = describeTarget(url, { ...(audienceFlag !== undefined ? { audience: audienceFlag } : {}), ...(kindFlag ? { kind: kindFlag } : {}) });
+  return { url, audience: target.audience, target };
 }

@@ -25,6 +25,9 @@ export const CAUSE_CODES = [
   'USAGE_ERROR',
   'SIGNATURE_INVALID',
   'SIGNATURE_UNVERIFIED',
+  'TOKEN_NOT_SEEN',
+  'EMAIL_CLAIM_MISSING',
+  'ISSUER_NOT_ACCEPTED',
   'INTERNAL_ERROR',
 ] as const;
 
@@ -75,6 +78,10 @@ export function exitCodeFor(code: CauseCode, side?: 'credential' | 'target'): nu
     case 'INVOKER_DENIED':
       return 4;
     case 'SIGNATURE_INVALID':
+    // The target says no token reached it, or that the token lacks what it needs: the token was rejected.
+    case 'TOKEN_NOT_SEEN':
+    case 'EMAIL_CLAIM_MISSING':
+    case 'ISSUER_NOT_ACCEPTED':
       return 4;
     case 'TARGET_UNREACHABLE':
     case 'TLS_ERROR':

@@ -5,6 +5,7 @@ import { usageError } from './errors.ts';
 import { GOOGLE_CERTS_URL } from './endpoints.ts';
 import type { Env } from './context.ts';
 import type { Endpoints } from './endpoints.ts';
+import { TARGET_KINDS, type TargetKind } from './target-kind.ts';
 
 /** The defaults, written once; docs/commands.md and every --help text are generated from or checked against these. */
 export const DEFAULTS = {
@@ -30,8 +31,11 @@ export const DEFAULTS = {
   maxTimeLimitMs: 24 * 3600_000,
 } as const;
 
-export type TokenHeaderName = 'Authorization' | 'X-Serverless-Authorization';
-export const TOKEN_HEADER_NAMES: readonly TokenHeaderName[] = ['Authorization', 'X-Serverless-Authorization'];
+/** A header name (RFC 9110 token): Authorization, X-Serverless-Authorization, Proxy-Authorization (IAP) or any other. */
+export type TokenHeaderName = string;
+/** The spellings idcall knows and canonicalises; any other valid header name is used as given. */
+export const TOKEN_HEADER_NAMES = ['Authorization', 'X-Serverless-Authorization', 'Proxy-Authorization'] as const;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Flag values by flag name (kebab-case), as yargs parses them or as the library maps its options onto them. */
 export type Raw = Record<string, unknown>;
@@ -90,10 +94,24 @@ export function canonicalHeaderName(value: unknown): unknown {
   return TOKEN_HEADER_NAMES.find((name) => name.toLowerCase() === value.trim().toLowerCase()) ?? value;
 }
 
+// Headers that carry something else, where a token would break the request or leak through caches and logs.
+const NOT_FOR_TOKENS = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'cookie', 'set-cookie', 'te', 'upgrade', 'keep-alive', 'via', 'forwarded', 'user-agent']);
+
 function headerName(raw: Raw): TokenHeaderName {
-  const value = canonicalHeaderName(setting(raw, 'header-name') ?? DEFAULTS.headerName);
-  if (!TOKEN_HEADER_NAMES.includes(value as TokenHeaderName)) throw usageError(`--header-name ${JSON.stringify(value)} is not a header idcall can put the token in.`, `Use ${TOKEN_HEADER_NAMES.join(' or ')}.`);
-  return value as TokenHeaderName;
+  const value = String(canonicalHeaderName(setting(raw, 'header-name') ?? DEFAULTS.headerName)).trim();
+  if (!HEADER_NAME.test(value) || NOT_FOR_TOKENS.has(value.toLowerCase())) {
+    throw usageError(`--header-name ${JSON.stringify(value)} is not a header idcall can put the token in.`, `Use ${TOKEN_HEADER_NAMES.join(', ')}, or another header your front end reads (letters, digits and -).`);
+  }
+  return value;
+}
+
+/** --target-kind, when given. */
+function targetKind(raw: Raw): TargetKind | undefined {
+  const value = setting(raw, 'target-kind');
+  if (value === undefined) return undefined;
+  const kind = value.trim().toLowerCase().replace(/-/g, '_');
+  if (!(TARGET_KINDS as readonly string[]).includes(kind)) throw usageError(`--target-kind ${JSON.stringify(value)} is not a target kind.`, `Use one of ${TARGET_KINDS.join(', ')}.`);
+  return kind as TargetKind;
 }
 
 function endpointUrl(value: string | undefined, flag: string): string | undefined {
@@ -159,6 +177,7 @@ export function resolveSourceOptions(raw: Raw): SourceOptions {
 
 export interface TokenOptions extends SourceOptions {
   audience?: string;
+  targetKind?: TargetKind;
 }
 
 export function resolveTokenOptions(raw: Raw): TokenOptions {
@@ -166,6 +185,7 @@ export function resolveTokenOptions(raw: Raw): TokenOptions {
   return {
     ...resolveSourceOptions(raw),
     ...optional('audience', audience),
+    ...optional('targetKind', targetKind(raw)),
     // gcloud auth print-identity-token's rule: the email claim only when asked for.
     includeEmail: Boolean(raw['include-email']),
     ...(raw.format ? { format: raw.format as 'standard' | 'full' } : {}),
@@ -174,16 +194,28 @@ export function resolveTokenOptions(raw: Raw): TokenOptions {
 
 export interface DoctorOptions extends SourceOptions {
   audience?: string;
+  targetKind?: TargetKind;
 }
 
 export function resolveDoctorOptions(raw: Raw): DoctorOptions {
-  return { ...resolveSourceOptions(raw), ...optional('audience', setting(raw, 'audience')) };
+  return { ...resolveSourceOptions(raw), ...optional('audience', setting(raw, 'audience')), ...optional('targetKind', targetKind(raw)) };
+}
+
+export interface InspectSettings {
+  audience?: string;
+  targetKind?: TargetKind;
+}
+
+export function resolveInspectSettings(raw: Raw): InspectSettings {
+  return { ...optional('audience', setting(raw, 'audience')), ...optional('targetKind', targetKind(raw)) };
 }
 
 /** `call`: everything but the body's bytes and the sink, which the caller reads or opens (a file, stdin, a stream). */
 export interface CallSettings {
   url: string;
   audience?: string;
+  /** --target-kind: overrides what the host name says. */
+  targetKind?: TargetKind;
   method: string;
   headerName: TokenHeaderName;
   timeoutMs: number;
@@ -205,6 +237,7 @@ export function resolveCallSettings(raw: Raw, hasBody: boolean): CallSettings {
   return {
     url: String(raw.url ?? ''),
     ...optional('audience', audience),
+    ...optional('targetKind', targetKind(raw)),
     method: method.toUpperCase(),
     headerName: headerName(raw),
     timeoutMs: parseDuration(setting(raw, 'timeout'), DEFAULTS.timeoutMs, 'timeout'),
@@ -217,6 +250,7 @@ export function resolveCallSettings(raw: Raw, hasBody: boolean): CallSettings {
 /** The proxy's own settings (the credential is resolved by resolveSourceOptions). */
 export interface ProxySettings {
   listen: string;
+  targetKind?: TargetKind;
   headerName: TokenHeaderName;
   upstreamTimeoutMs: number;
   shutdownTimeoutMs: number;
@@ -228,6 +262,7 @@ export function resolveProxySettings(raw: Raw, forward: boolean): ProxySettings 
   if (logFormat !== 'text' && logFormat !== 'json' && logFormat !== 'none') throw usageError(`--log-format ${logFormat} is not text, json or none.`, 'Use --log-format text, json or none.');
   return {
     listen: setting(raw, 'listen') ?? (forward ? DEFAULTS.forwardListen : DEFAULTS.reverseListen),
+    ...optional('targetKind', targetKind(raw)),
     headerName: headerName(raw),
     upstreamTimeoutMs: parseDuration(setting(raw, 'upstream-timeout'), DEFAULTS.upstreamTimeoutMs, 'upstream-timeout'),
     shutdownTimeoutMs: parseDuration(setting(raw, 'shutdown-timeout'), DEFAULTS.shutdownTimeoutMs, 'shutdown-timeout'),

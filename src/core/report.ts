@@ -90,12 +90,20 @@ export interface Shadowed {
   type: CredentialType | null;
 }
 
+/** What was called and the audience minted for: `kind` from --target-kind, the host, or the answer. */
+export interface ReportTarget {
+  kind: 'cloud_run' | 'cloud_functions' | 'iap' | 'api_gateway' | 'other';
+  audience: string;
+  audienceSource: 'flag' | 'origin' | 'function_url';
+}
+
 export interface CallReport {
   version: typeof REPORT_VERSION;
   command: 'call';
   ok: boolean;
   url: string;
   audience: string | null;
+  target: ReportTarget | null;
   verdict: Verdict;
   source: Source | null;
   shadowed: Shadowed[];
@@ -129,6 +137,7 @@ export interface TokenReport {
   command: 'token';
   ok: boolean;
   audience: string;
+  target: ReportTarget | null;
   verdict: Verdict;
   source: Source | null;
   shadowed: Shadowed[];

@@ -57,8 +57,42 @@ export interface PoolSpec {
   disabled?: boolean;
 }
 
+/** IAP in front of an app (google-wire.md §11). */
+export interface IapSpec {
+  /** What IAP fronts: an App Engine app, a load balancer's backend service, or a Cloud Run service directly. */
+  frontEnd: 'app-engine' | 'backend-service' | 'cloud-run';
+  /** The OAuth client ID of the IAP resource: the audience a programmatic caller's ID token must carry. */
+  clientId: string;
+  /** A Google-managed client: programmatic access is blocked until the client is in programmaticClients. */
+  googleManagedClient?: boolean;
+  /** IapSettings.accessSettings.oauthSettings.programmaticClients: more accepted audiences. */
+  programmaticClients?: string[];
+  /** Backend service name (backend-service front end), for grant commands. */
+  backendService?: string;
+  /** The host name a client calls, e.g. demo-project.uc.r.appspot.com or app.example.com. */
+  host?: string;
+}
+
+/** API Gateway / ESPv2 (§13): which issuers and audiences the API config accepts. */
+export interface GatewaySpec {
+  /** x-google-issuer values; default https://accounts.google.com. */
+  issuers?: string[];
+  /** x-google-audiences; default https://SERVICE_NAME only. */
+  audiences?: string[];
+  /** The managed service name, e.g. my-api-abc123.apigateway.demo-project.cloud.goog. */
+  serviceName?: string;
+  /** The gateway's host name, e.g. my-gateway-abc123.uc.gateway.dev. */
+  host?: string;
+}
+
 export interface ServiceSpec {
   name: string;
+  /** What front end this is (default cloud_run): a Cloud Function, an app behind IAP, or an API Gateway. */
+  kind?: 'cloud_run' | 'function' | 'iap' | 'api_gateway';
+  /** Cloud Functions generation (kind function; default 2). */
+  generation?: 1 | 2;
+  iap?: IapSpec;
+  gateway?: GatewaySpec;
   region?: string;
   /** Accepted audiences in addition to the service's own URLs (`--add-custom-audiences`). */
   customAudiences?: string[];
@@ -153,6 +187,23 @@ export function defaultScenario(): Scenario {
         bindings: [{ role: 'roles/run.invoker', members: [`serviceAccount:${sa('caller')}`, `serviceAccount:${sa('invoker')}`, `serviceAccount:${sa('runtime')}`] }],
       },
       { name: 'private', bindings: [] },
+      // Cloud Functions: 1st gen accepts only the function URL as audience and grants roles/cloudfunctions.invoker;
+      // 2nd gen is a Cloud Run service with the function URL as a custom audience.
+      { name: 'fn1', kind: 'function', generation: 1, bindings: [{ role: 'roles/cloudfunctions.invoker', members: [`serviceAccount:${sa('caller')}`, `serviceAccount:${sa('invoker')}`] }] },
+      { name: 'fn2', kind: 'function', generation: 2, bindings: [{ role: 'roles/run.invoker', members: [`serviceAccount:${sa('caller')}`, `serviceAccount:${sa('invoker')}`] }] },
+      {
+        name: 'iap-app',
+        kind: 'iap',
+        iap: { frontEnd: 'app-engine', clientId: `${project.number}-iapappengine0000000000000.apps.googleusercontent.com`, host: `${project.id}.uc.r.appspot.com` },
+        bindings: [{ role: 'roles/iap.httpsResourceAccessor', members: [`serviceAccount:${sa('caller')}`, `serviceAccount:${sa('invoker')}`] }],
+      },
+      {
+        name: 'iap-lb',
+        kind: 'iap',
+        iap: { frontEnd: 'backend-service', clientId: '369001918367-googlemanaged00000000000000.apps.googleusercontent.com', googleManagedClient: true, backendService: 'web-backend', host: 'app.example.com' },
+        bindings: [{ role: 'roles/iap.httpsResourceAccessor', members: [`serviceAccount:${sa('caller')}`] }],
+      },
+      { name: 'gateway', kind: 'api_gateway', gateway: { serviceName: `hello-api-0a1b2c3d4e5f6.apigateway.${project.id}.cloud.goog`, host: 'hello-gateway-0a1b2c3d.uc.gateway.dev' } },
     ],
     metadata: { serviceAccount: sa('runtime'), instanceName: 'demo-vm', zone: 'us-central1-c' },
     faults: [],

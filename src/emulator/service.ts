@@ -1,9 +1,11 @@
-// A private Cloud Run service with authentication required (google-wire.md §7).
+// A private Cloud Run service with authentication required (google-wire.md §7), and the other front ends that sit
+// where one would: Cloud Functions (§12), IAP (§11) and API Gateway (§13), in front-ends.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwt, verifyJwtSignature } from './keys.ts';
 import { readBody, send } from './http.ts';
 import { ADC_CLIENT_ID, GCLOUD_CLIENT_ID, type ServiceSpec } from './scenario.ts';
 import type { EmulatorState } from './state.ts';
+import { functionGen1Handler, gatewayHandler, iapHandler } from './front-ends.ts';
 
 const INVOKER_ROLES = ['roles/run.invoker', 'roles/run.admin', 'roles/run.developer', 'roles/owner', 'roles/editor'];
 
@@ -15,12 +17,54 @@ export interface ServiceIdentity {
   runUrls: string[];
 }
 
+/** The URLs a service stands for in production: its run.app URLs, a function's URL, an IAP or gateway host. */
 export function runUrls(state: EmulatorState, spec: ServiceSpec): string[] {
   const region = spec.region ?? 'us-central1';
-  return [`https://${spec.name}-${state.scenario.project.number}.${region}.run.app`, `https://${spec.name}-emu${state.scenario.project.number.slice(-6)}-uc.a.run.app`];
+  const run = [`https://${spec.name}-${state.scenario.project.number}.${region}.run.app`, `https://${spec.name}-emu${state.scenario.project.number.slice(-6)}-uc.a.run.app`];
+  switch (spec.kind ?? 'cloud_run') {
+    case 'function': {
+      const fn = `https://${region}-${state.scenario.project.id}.cloudfunctions.net/${spec.name}`;
+      return spec.generation === 1 ? [fn] : [fn, ...run];
+    }
+    case 'iap':
+      return spec.iap?.frontEnd === 'cloud-run' ? run : [`https://${spec.iap?.host ?? `${state.scenario.project.id}.uc.r.appspot.com`}`];
+    case 'api_gateway':
+      return [`https://${spec.gateway?.host ?? `${spec.name}-gateway.uc.gateway.dev`}`];
+    default:
+      return run;
+  }
 }
 
 export function serviceHandler(state: EmulatorState, service: ServiceIdentity) {
+  switch (service.spec.kind ?? 'cloud_run') {
+    case 'function':
+      return service.spec.generation === 1 ? functionGen1Handler(state, service) : cloudRunHandler(state, service);
+    case 'iap':
+      return iapHandler(state, service);
+    case 'api_gateway':
+      return gatewayHandler(state, service);
+    default:
+      return cloudRunHandler(state, service);
+  }
+}
+
+/** Google's front end's marks on every answer. */
+export const gfeHeaders = () => ({ server: 'Google Frontend', 'x-cloud-trace-context': `${Math.random().toString(16).slice(2).padEnd(32, '0')}/1;o=1` });
+
+/** The claims of a Google-signed, unexpired ID token, or why there are none (what each front end words its own way). */
+export function checkGoogleIdToken(state: EmulatorState, bearer: string): { claims: Record<string, unknown> } | { problem: 'not_jwt' | 'signature' | 'expired' | 'issuer' | 'access_token' } {
+  if (state.accessTokens.has(bearer)) return { problem: 'access_token' };
+  const jwt = decodeJwt(bearer);
+  if (!jwt) return { problem: 'not_jwt' };
+  const key = state.googleKeys.find((k) => k.kid === jwt.header.kid);
+  if (!key || !verifyJwtSignature(jwt, key.publicKey)) return { problem: 'signature' };
+  const claims = jwt.claims as Record<string, unknown>;
+  if (claims.iss !== 'https://accounts.google.com' && claims.iss !== 'accounts.google.com') return { problem: 'issuer' };
+  if (typeof claims.exp !== 'number' || claims.exp < state.now()) return { problem: 'expired' };
+  return { claims };
+}
+
+function cloudRunHandler(state: EmulatorState, service: ServiceIdentity) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     const gfe = { server: 'Google Frontend', 'x-cloud-trace-context': `${Math.random().toString(16).slice(2).padEnd(32, '0')}/1;o=1` };
     const page = (status: 401 | 403) => {
@@ -68,15 +112,16 @@ export function serviceHandler(state: EmulatorState, service: ServiceIdentity) {
 }
 
 /** IAM member behind an ID token: user tokens carry an OAuth client id as azp, service-account tokens a numeric id. */
-function principalOf(state: EmulatorState, claims: { email?: unknown; sub?: unknown }): string {
+export function principalOf(state: EmulatorState, claims: { email?: unknown; sub?: unknown }): string {
   const account = state.findServiceAccount(String(claims.email ?? claims.sub ?? ''));
   if (account) return `serviceAccount:${account.spec.email}`;
   const user = typeof claims.email === 'string' ? state.findUserByEmail(claims.email) : undefined;
   return user ? `user:${user.spec.email}` : `unknown:${String(claims.sub)}`;
 }
 
-function audienceAccepted(state: EmulatorState, service: ServiceIdentity, aud: string, member: string): boolean {
-  const own = [service.localUrl, ...service.runUrls, ...(service.spec.customAudiences ?? [])];
+export function audienceAccepted(state: EmulatorState, service: ServiceIdentity, aud: string, member: string): boolean {
+  // A function's local URL carries its name, like its cloudfunctions.net URL.
+  const own = [service.localUrl, ...(service.spec.kind === 'function' ? [`${service.localUrl}/${service.spec.name}`] : []), ...service.runUrls, ...(service.spec.customAudiences ?? [])];
   if (own.includes(aud)) return true;
   if (state.switches.acceptTrailingSlashAudience && aud.endsWith('/') && own.includes(aud.slice(0, -1))) return true;
   // gcloud's own client id: what `gcloud auth print-identity-token` uses without --audiences, for users and service accounts.
@@ -94,5 +139,5 @@ function gfePage(code: number, reason: string, heading: string, sentence: string
 
 const escape = (path: string) => path.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-const forbiddenPage = (path: string) => gfePage(403, 'Forbidden', 'Forbidden', `Your client does not have permission to get URL <code>${escape(path)}</code> from this server.`);
-const unauthorizedPage = (path: string) => gfePage(401, 'Unauthorized', 'Unauthorized', `Your client does not have permission to the requested URL <code>${escape(path)}</code>.`);
+export const forbiddenPage = (path: string) => gfePage(403, 'Forbidden', 'Forbidden', `Your client does not have permission to get URL <code>${escape(path)}</code> from this server.`);
+export const unauthorizedPage = (path: string) => gfePage(401, 'Unauthorized', 'Unauthorized', `Your client does not have permission to the requested URL <code>${escape(path)}</code>.`);

@@ -1,5 +1,5 @@
 // The library: the same steps, cache and errors as the CLI, for Node services that call private services.
-import { normaliseAudience } from '../core/audience.ts';
+import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
 import { defaultContext, type Env } from '../core/context.ts';
 import { diagnoseCall } from '../core/diagnosis/call.ts';
 import { IdcallError } from '../core/errors.ts';
@@ -87,7 +87,8 @@ export interface IdToken {
 export async function getIdToken(options: CredentialOptions & { audience: string }): Promise<IdToken> {
   if (!options.audience) throw new IdcallError('USAGE_ERROR', 'getIdToken needs an audience.', 'Pass { audience: "https://SERVICE-….run.app" }.');
   const { cache, minter } = await sharedFor(options);
-  const { token } = await cache.get(normaliseAudience(options.audience));
+  // The audience exactly as given (trimmed): a function URL keeps its path, a client ID is not a URL.
+  const { token } = await cache.get(options.audience.trim());
   return { token, claims: decodeJwtClaims(token) ?? {}, source: minter.source };
 }
 
@@ -107,7 +108,10 @@ export async function diagnose(
 }
 
 export interface InjectOptions extends CredentialOptions {
-  /** The audience for a request origin (default: the origin itself). Return null to send no token. */
+  /**
+   * The audience for a request origin (default: the origin, or for a cloudfunctions.net URL the function's URL, as
+   * `idcall call` decides). Return null to send no token.
+   */
   audience?: (origin: string) => string | null;
   /** Only origins this returns true for get a token (default: every https origin, and http on loopback). */
   allow?: (origin: string) => boolean;
@@ -116,12 +120,13 @@ export interface InjectOptions extends CredentialOptions {
 
 const defaultAllow = (origin: string) => origin.startsWith('https://') || /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(origin);
 
-async function tokenForOrigin(options: InjectOptions, origin: string): Promise<string | null> {
+async function tokenForOrigin(options: InjectOptions, url: URL): Promise<string | null> {
+  const origin = url.origin;
   if (!(options.allow ?? defaultAllow)(origin)) return null;
-  const audience = options.audience ? options.audience(origin) : origin;
+  const audience = options.audience ? options.audience(origin) : defaultAudience(url, kindFromHost(url.hostname)).audience;
   if (audience === null) return null;
   const { cache } = await sharedFor(options);
-  return (await cache.get(normaliseAudience(audience))).token;
+  return (await cache.get(audience.trim())).token;
 }
 
 type FetchFn = typeof globalThis.fetch;
@@ -135,8 +140,9 @@ export function idTokenFetch(options: InjectOptions & { fetch?: FetchFn } = {}):
   const header = (options.headerName ?? DEFAULTS.headerName).toLowerCase() as TokenHeader;
   return async (input, init) => {
     const request = new Request(input, init);
-    const origin = new URL(request.url).origin;
-    const token = await tokenForOrigin(options, origin);
+    const url = new URL(request.url);
+    const origin = url.origin;
+    const token = await tokenForOrigin(options, url);
     if (!token) return base(request);
     return fetchKeepingTokenHome(base, request, origin, (headers) => {
       const plain: Record<string, string> = {};
@@ -162,7 +168,7 @@ export function idTokenInterceptor(options: InjectOptions = {}): Dispatcher.Disp
       // history lists the hops so far: a hop away from the first request's origin gets no token.
       const history = (handler as { history?: unknown }).history;
       if (Array.isArray(history) && history.length > 0 && new URL(String(history[0])).origin !== origin) return dispatch(opts, handler);
-      tokenForOrigin(options, origin).then(
+      tokenForOrigin(options, new URL(String(opts.path ?? '/'), origin)).then(
         (token) => {
           if (!token) return dispatch(opts, handler);
           const headers = headersObject(opts.headers);

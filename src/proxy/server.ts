@@ -16,6 +16,7 @@ import { redact } from '../core/redact.ts';
 import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, type Listener } from './guards.ts';
 import { appendVia, endToEnd, viaNames } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
+import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
 import { acceptH2c } from './h2c.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { relay, type Relay } from './relay.ts';
@@ -45,7 +46,8 @@ export interface ProxyOptions {
   strict: boolean;
   /** Forward mode: send plain-http requests for allowed hosts upstream over https. */
   upgradeHttp: boolean;
-  headerName: 'Authorization' | 'X-Serverless-Authorization';
+  /** Header that carries the token (any letter case); a client's own Authorization is always kept. */
+  headerName: string;
   host: string;
   port: number;
   cache: TokenCache;
@@ -170,7 +172,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const allowed = hostAllowed(options.allowHosts, url.host);
     if (!allowed && options.strict) return { error: 403, code: 'USAGE_ERROR', message: `${url.host} is not an allowed host (--allow-host); --strict refuses it.` };
     const upgraded = allowed && options.upgradeHttp && url.protocol === 'http:' ? new URL(`https://${url.hostname}${url.port && url.port !== '80' ? `:${url.port}` : ''}`) : url;
-    return { origin: upgraded.origin, path: url.pathname + url.search, host: upgraded.host, audience: allowed ? upgraded.origin : null };
+    // Each host is its own audience, by the same rule as `call` (a cloudfunctions.net URL keeps its function's name).
+    const audience = allowed ? defaultAudience(new URL(url.pathname, upgraded.origin), kindFromHost(upgraded.hostname)).audience : null;
+    return { origin: upgraded.origin, path: url.pathname + url.search, host: upgraded.host, audience };
   };
 
   // Error bodies can quote an endpoint's answer (a token endpoint echoing a refresh token): redacted like all output.

@@ -38,7 +38,8 @@ const forged = (claims: object) => `${Buffer.from('{"alg":"RS256","kid":"x"}').t
 
 const cases: { name: string; token: () => string; audience?: string; exit: number; code: string; text?: RegExp }[] = [
   { name: 'a fresh token for its audience', token: () => fresh, audience: 'https://svc.example', exit: 0, code: 'OK', text: /expires in (59|60) min/ },
-  { name: 'audience normalised: trailing slash, path, default port', token: () => fresh, audience: 'https://svc.example:443/some/path/', exit: 0, code: 'OK' },
+  { name: '--audience exactly as given: a path is another audience (a function URL)', token: () => fresh, audience: 'https://svc.example/some/path', exit: 4, code: 'AUDIENCE_MISMATCH', text: /but the target expects https:\/\/svc\.example\/some\/path/ },
+  { name: '--audience trimmed only', token: () => fresh, audience: '  https://svc.example  ', exit: 0, code: 'OK' },
   { name: 'without --audience: valid', token: () => fresh, exit: 0, code: 'OK' },
   { name: 'wrong audience', token: () => fresh, audience: 'https://other.example', exit: 4, code: 'AUDIENCE_MISMATCH', text: /aud is https:\/\/svc\.example, but the target expects https:\/\/other\.example/ },
   { name: 'expired', token: () => expired, exit: 4, code: 'TOKEN_EXPIRED', text: /expired 60 min ago/ },

@@ -34,7 +34,7 @@ for (const s of sources) {
     assert.equal(lines.length, 2);
     assert.equal(lines[1], '');
     const c = claims(lines[0]!);
-    assert.equal(c.aud, 'https://svc.example', 'the audience is normalised to the origin');
+    assert.equal(c.aud, 'https://svc.example/some/path', '--audience is used exactly as given (issue 14: a function URL keeps its path)');
     assert.equal(c.email, s.email);
   });
 }

@@ -13,9 +13,9 @@ const env = (extra: Record<string, string | undefined> = {}) => cleanEnv(fx.dir.
 
 test('getIdToken: token, claims and source', async () => {
   clearIdTokenCache();
-  const { token, claims, source } = await getIdToken({ audience: 'https://svc.example/path', env: env() });
+  const { token, claims, source } = await getIdToken({ audience: ' https://svc.example/path ', env: env() });
   assert.match(token, /^eyJ/);
-  assert.equal(claims.aud, 'https://svc.example');
+  assert.equal(claims.aud, 'https://svc.example/path', 'the audience exactly as given, trimmed');
   assert.equal(claims.email, SA('caller'));
   assert.deepEqual([source.type, source.origin], ['service_account', 'GOOGLE_APPLICATION_CREDENTIALS']);
 });

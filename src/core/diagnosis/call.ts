@@ -7,6 +7,29 @@ import { obtainToken } from '../steps/obtain.ts';
 import type { CallSettings, SourceOptions } from '../options.ts';
 import { runCall, skipped, type CallPayload } from '../steps/steps.ts';
 import { serviceFromUrl, verdictForResponse } from './verdict.ts';
+import { frontEndVerdict, functionOf } from './front-ends.ts';
+import { kindFromAnswer, type TargetInfo } from '../target-kind.ts';
+
+/** The report's `target`: kind, audience and why (how the kind was decided stays internal). */
+const publicTarget = (t: TargetInfo) => ({ kind: t.kind, audience: t.audience, audienceSource: t.audienceSource });
+
+/**
+ * IAP names its OAuth client in the redirect it gives a request without a token. One more request, announced in the
+ * call step's details, learns it; nothing is sent with it.
+ */
+async function iapClientIdProbe(ctx: Context, url: URL, options: DiagnoseOptions, step: Step): Promise<string | undefined> {
+  const { callTarget } = await import('../net/target.ts');
+  try {
+    const probe = await callTarget({ url, method: 'GET', headers: [], token: null, headerName: options.headerName, timeoutMs: options.timeoutMs, bodyLimit: 0, monotonic: ctx.monotonic, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    const location = probe.headers.location;
+    const clientId = location ? new URL(location, url).searchParams.get('client_id') : null;
+    step.details.push(clientId ? `asked IAP once more, without a token, for its OAuth client: ${clientId}` : `asked IAP once more, without a token, for its OAuth client: it answered ${probe.status} without naming one`);
+    return clientId && /\.apps\.googleusercontent\.com$/.test(clientId) ? clientId : undefined;
+  } catch {
+    step.details.push('asked IAP once more, without a token, for its OAuth client: no answer');
+    return undefined;
+  }
+}
 
 /** Complete options (core/options.ts resolves them): nothing below this line has a default of its own. */
 export type DiagnoseOptions = SourceOptions & CallSettings & CallPayload;
@@ -29,6 +52,7 @@ export async function diagnoseCall(ctx: Context, options: DiagnoseOptions): Prom
     ok: false,
     url: options.url,
     audience: null,
+    target: null,
     verdict: { code: 'OK', summary: '', fix: '' },
     source: null,
     shadowed: [],
@@ -46,15 +70,18 @@ export async function diagnoseCall(ctx: Context, options: DiagnoseOptions): Prom
 
   let target;
   try {
-    target = parseTargetUrl(options.url, options.audience);
+    target = parseTargetUrl(options.url, options.audience, options.targetKind);
     refusePlainHttp(target.url, options.allowInsecure);
   } catch (err) {
     return finish(fromError(asIdcallError(err, 'USAGE_ERROR')));
   }
   report.url = target.url.toString();
   report.audience = target.audience;
+  report.target = publicTarget(target.target);
 
-  const obtained = await obtainToken(ctx, target.audience, options);
+  // IAP needs the email claim: minting asks for it (includeEmail, format=full), and verify checks it came.
+  const iap = target.target.kind === 'iap';
+  const obtained = await obtainToken(ctx, target.audience, iap ? { ...options, includeEmail: true, format: 'full' } : options, target.audience, iap);
   steps.push(...obtained.steps);
   report.source = obtained.source;
   report.shadowed = obtained.shadowed;
@@ -68,11 +95,19 @@ export async function diagnoseCall(ctx: Context, options: DiagnoseOptions): Prom
   const result = called.result;
   const host = target.url.host;
   const principal = minted.principal ?? obtained.source?.principal ?? null;
+  const headText = result.head.toString('utf8');
+  // The answer is decisive (IAP and ESPv2 sign their refusals), unless the user named the kind.
+  let info = target.target;
+  const answered = kindFromAnswer(result.status, result.headers, headText);
+  if (answered && info.kindSource !== 'flag' && answered !== info.kind) info = { ...info, kind: answered, kindSource: 'answer' };
+  report.target = publicTarget(info);
   // The service called is the URL's; through a custom domain, the audience may be the only name of it (for grants).
-  const calledService = serviceFromUrl(target.url.toString());
+  const calledService = serviceFromUrl(target.url.toString()) ?? (info.kind === 'cloud_functions' ? functionOf(target.url) : null);
   const service = calledService ?? serviceFromUrl(target.audience);
   const audienceChoice = { origin: target.url.origin, fromFlag: options.audience !== undefined, calledService };
-  const verdict = verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience, audienceChoice);
+  const iapClientId = info.kind === 'iap' && result.status === 401 ? await iapClientIdProbe(ctx, target.url, options, called.step) : undefined;
+  const answer = { status: result.status, url: target.url, headers: result.headers, body: headText, target: info, principal, sourceType: obtained.source?.type ?? null, tokenHeader: result.tokenHeader, service, ...(iapClientId ? { iapClientId } : {}) };
+  const verdict = frontEndVerdict(answer) ?? verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience, audienceChoice);
   report.response = {
     status: result.status,
     headers: result.headers,

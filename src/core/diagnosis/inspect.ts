@@ -1,5 +1,5 @@
 // `idcall inspect`: what a token is, and whether a given target would accept it.
-import { normaliseAudience } from '../audience.ts';
+import type { TargetKind } from '../target-kind.ts';
 import type { Context } from '../context.ts';
 import { usageError, type CauseCode } from '../errors.ts';
 import { GOOGLE_CERTS_URL } from '../endpoints.ts';
@@ -22,14 +22,16 @@ export function extractToken(input: string): string {
 
 export interface InspectOptions {
   audience?: string;
+  /** iap: the email claim is required too (§11.2). */
+  targetKind?: TargetKind;
   certsUrl: string;
   timeoutMs: number;
 }
 
 export async function inspectToken(ctx: Context, input: string, options: InspectOptions): Promise<InspectReport> {
   const token = extractToken(input);
-  const audience = options.audience !== undefined ? normaliseAudience(options.audience) : null;
-  const v = await verifyToken(ctx, token, { expectedAudience: audience, certsUrl: options.certsUrl, timeoutMs: options.timeoutMs });
+  const audience = options.audience !== undefined ? options.audience.trim() : null;
+  const v = await verifyToken(ctx, token, { expectedAudience: audience, certsUrl: options.certsUrl, timeoutMs: options.timeoutMs, requireEmail: options.targetKind === 'iap' });
   if (v.kind === 'not_a_jwt') {
     throw usageError(`This is not a token idcall can read: ${v.signature.status === 'unknown' ? v.signature.reason : 'undecodable'}.`, 'Paste the whole ID token (three base64url parts separated by dots), e.g. from `idcall token --audience URL`.');
   }
@@ -67,7 +69,7 @@ function verdictFor(findings: InspectReport['findings'], kind: InspectReport['ki
     return { code: 'AUDIENCE_MISMATCH', summary: 'This is an OAuth access token (ya29.…), not an ID token: Cloud Run rejects it.', fix: 'Mint an ID token instead: idcall token --audience URL (or gcloud auth print-identity-token).' };
   }
   // Definite rejections first; an unverified signature only when nothing else is wrong: OK means the signature was checked.
-  const order: CauseCode[] = ['TOKEN_EXPIRED', 'SIGNATURE_INVALID', 'AUDIENCE_MISMATCH', 'USER_TOKEN_AUDIENCE', 'CLOCK_SKEW', 'SIGNATURE_UNVERIFIED'];
+  const order: CauseCode[] = ['TOKEN_EXPIRED', 'SIGNATURE_INVALID', 'AUDIENCE_MISMATCH', 'EMAIL_CLAIM_MISSING', 'USER_TOKEN_AUDIENCE', 'CLOCK_SKEW', 'SIGNATURE_UNVERIFIED'];
   for (const code of order) {
     const hit = findings.find((f) => f.code === code && (f.status === 'fail' || code === 'USER_TOKEN_AUDIENCE' || code === 'SIGNATURE_UNVERIFIED'));
     if (!hit) continue;
@@ -81,6 +83,9 @@ function verdictFor(findings: InspectReport['findings'], kind: InspectReport['ki
         summary: `The signature was NOT verified (${signature.status === 'unknown' ? signature.reason : 'no certificates'}), so idcall cannot say whether a target would accept this token.`,
         fix: `Let idcall reach ${GOOGLE_CERTS_URL} (or point --certs-url at a copy of it) and run inspect again.`,
       };
+    }
+    if (code === 'EMAIL_CLAIM_MISSING') {
+      return { code, summary: `IAP would reject this token: ${hit.text}.`, fix: 'Mint it with the email claim: idcall token --audience CLIENT_ID --include-email (gcloud: --include-email; the metadata server: format=full; generateIdToken: "includeEmail": true).' };
     }
     if (code === 'USER_TOKEN_AUDIENCE') {
       return { code, summary: `${hit.text}. (Cloud Run accepts gcloud's own client id for development only.)`, fix: userTokenFix(typeof claims.email === 'string' ? claims.email : null, audience ?? 'the service URL') };

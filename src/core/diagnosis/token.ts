@@ -1,5 +1,5 @@
 // `idcall token`: the gcloud auth print-identity-token of every ADC source, with the same steps as `call`.
-import { normaliseAudience } from '../audience.ts';
+import { kindOfAudience } from '../target-kind.ts';
 import type { Context } from '../context.ts';
 import { IdcallError } from '../errors.ts';
 import { obtainToken } from '../steps/obtain.ts';
@@ -13,13 +13,18 @@ import { GCLOUD_CLIENT_ID } from '../endpoints.ts';
 
 export async function printableToken(ctx: Context, options: TokenOptions): Promise<{ report: TokenReport; token: string | null }> {
   const asked = options.audience !== undefined;
-  const audience = asked ? normaliseAudience(options.audience!) : GCLOUD_CLIENT_ID;
-  const obtained = await obtainToken(ctx, audience, options, asked ? audience : null);
+  // --audience exactly as given (a function URL keeps its path, a client ID is not a URL).
+  const audience = asked ? options.audience!.trim() : GCLOUD_CLIENT_ID;
+  const kind = options.targetKind ?? (asked ? kindOfAudience(audience) : undefined);
+  // IAP needs the email claim: ask for it whatever --include-email says, and check it came.
+  const iap = kind === 'iap';
+  const obtained = await obtainToken(ctx, audience, iap ? { ...options, includeEmail: true, format: 'full' } : options, asked ? audience : null, iap);
   const report: TokenReport = {
     version: REPORT_VERSION,
     command: 'token',
     ok: false,
     audience,
+    target: asked ? { kind: kind ?? 'other', audience, audienceSource: 'flag' } : null,
     verdict: { code: 'OK', summary: '', fix: '' },
     source: obtained.source,
     shadowed: obtained.shadowed,

@@ -31,7 +31,7 @@ export function serviceFromUrl(raw: string): ServiceRef | null {
 // Region codes of hash-style run.app URLs (the two letters before .a.run.app) that are unambiguous.
 const REGION_CODES: Record<string, string> = { uc: 'us-central1', ue: 'us-east1', uw: 'us-west1', ew: 'europe-west1', an: 'asia-northeast1', as: 'asia-south1' };
 
-function invokerFix(principal: string | null, service: ServiceRef | null): string {
+export function invokerFix(principal: string | null, service: ServiceRef | null): string {
   const member = principal ? memberOf(principal) : 'serviceAccount:SA_EMAIL';
   const region = service?.region ? ` --region=${service.region}` : ' --region=REGION';
   if (service?.kind === 'function') return `gcloud functions add-invoker-policy-binding ${service.name}${region} --member=${member}`;

@@ -35,9 +35,13 @@ export interface VerifyOptions {
   googleDate?: string;
   /** Known to be a user's own token (authorized_user). */
   userToken?: boolean;
+  /** The target requires a string `email` claim (IAP, §11.2). */
+  requireEmail?: boolean;
 }
 
 const CLIENT_ID = /\.apps\.googleusercontent\.com$/;
+/** What Cloud Run puts in place of the signature of the token it passes to the container (§16.2). */
+export const SIGNATURE_REMOVED = 'SIGNATURE_REMOVED_BY_GOOGLE';
 
 export async function verifyToken(ctx: Context, token: string, options: VerifyOptions): Promise<VerifyResult> {
   const exchanges: Exchange[] = [];
@@ -73,14 +77,20 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
   const aud = !audOk ? '' : typeof claims.aud === 'string' ? claims.aud : Array.isArray(claims.aud) ? String(claims.aud[0] ?? '') : '';
   const userToken = options.userToken || (CLIENT_ID.test(aud) && typeof claims.email === 'string' && !String(claims.email).endsWith('gserviceaccount.com'));
   if (options.expectedAudience !== null) {
-    const expected = normaliseAudience(options.expectedAudience);
-    if (aud === expected || normaliseAudience(aud) === expected) {
+    // The audience is compared exactly, as Google's front ends compare it; a URL that differs only by a slash or a
+    // path from an expected origin is called out, since Cloud Run compares the exact origin.
+    const expected = options.expectedAudience.trim();
+    if (aud === expected || (expected === normaliseAudience(expected) && normaliseAudience(aud) === expected)) {
       findings.push(aud === expected ? { check: 'audience', status: 'ok', text: `aud matches ${expected}` } : { check: 'audience', status: 'warn', code: 'AUDIENCE_MISMATCH', text: `aud ${aud} matches ${expected} only once normalised; Cloud Run compares the exact origin` });
     } else if (userToken) {
       findings.push({ check: 'audience', status: 'warn', code: 'USER_TOKEN_AUDIENCE', text: `aud is the OAuth client ${aud}, not ${expected}: a user's own ID token; a target that checks its audience rejects it` });
     } else {
       findings.push({ check: 'audience', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `aud is ${aud || '(none)'}, but the target expects ${expected}` });
     }
+  }
+
+  if (options.requireEmail && typeof claims.email !== 'string') {
+    findings.push({ check: 'email', status: 'fail', code: 'EMAIL_CLAIM_MISSING', text: 'the token has no email claim, which IAP requires (it answers "JWT \'email\' claim isn\'t a string")' });
   }
 
   const exp = timeClaim(claims.exp) ?? NaN;
@@ -97,7 +107,10 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
     findings.push({ check: 'clock', status: 'warn', code: 'CLOCK_SKEW', text: describeSkew(skewSeconds) });
   }
 
-  const signature = await checkSignature(ctx, decoded, options, exchanges);
+  // Cloud Run hands the container the token it verified with the signature replaced (§16.2): not forged, not checkable.
+  const signature: SignatureCheck = token.endsWith(`.${SIGNATURE_REMOVED}`)
+    ? { status: 'unknown', reason: `its signature was replaced by ${SIGNATURE_REMOVED}: this is a token Cloud Run already verified and passed on to the container, so it cannot be checked again (nor sent anywhere)` }
+    : await checkSignature(ctx, decoded, options, exchanges);
   if (signature.status === 'valid') findings.push({ check: 'signature', status: 'ok', text: 'signature verified against Google\'s certificates' });
   else if (signature.status === 'invalid') findings.push({ check: 'signature', status: 'fail', code: 'SIGNATURE_INVALID', text: `signature: ${signature.reason}` });
   else findings.push({ check: 'signature', status: 'warn', code: 'SIGNATURE_UNVERIFIED', text: `signature NOT verified: ${signature.reason}` });

@@ -16,8 +16,9 @@ export interface CallOptions {
   method: string;
   headers: [string, string][];
   body?: Buffer;
-  token: string;
-  headerName: 'Authorization' | 'X-Serverless-Authorization';
+  /** The ID token to send; null sends none (a probe of what the front end answers an anonymous caller). */
+  token: string | null;
+  headerName: string;
   /** Bound for connecting and for the response headers: a stream that answers at once may then run as long as it likes. */
   timeoutMs: number;
   /** Bound for the whole exchange, body included (curl's --max-time); none when absent. */
@@ -41,6 +42,8 @@ export interface CallResult {
   status: number;
   headers: Record<string, string>;
   body: Buffer;
+  /** The start of the body (at most DIAGNOSTIC_BYTES) whatever --body says: what IAP's and ESPv2's answers are read from. */
+  head: Buffer;
   bodyBytes: number;
   redirect?: string;
   timings: { connectMs?: number; firstByteMs?: number; totalMs: number };
@@ -52,7 +55,10 @@ export interface CallResult {
 
 const BODY_IDLE_MS = 5 * 60_000;
 
-const KEY_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location', 'content-length', 'via', 'date'];
+const KEY_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location', 'content-length', 'via', 'date', 'x-goog-iap-generated-response'];
+
+/** Front ends explain a refusal in a line or two (IAP, ESPv2); this much is always kept to read it. */
+const DIAGNOSTIC_BYTES = 4096;
 
 export async function callTarget(options: CallOptions): Promise<CallResult> {
   // A dynamic import, so that on an unsupported Node a load failure is a catchable rejection (importForModernNode).
@@ -76,8 +82,9 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
     : new Agent({ connect: timedConnector, ...limits, connections: 1 });
   const headers: Record<string, string> = {};
   for (const [name, value] of options.headers) headers[name.toLowerCase()] = value;
-  const placed = placeToken(headers, options.headerName.toLowerCase() as TokenHeader, options.token);
-  const tokenHeader = placed ? TOKEN_HEADER_NAMES.find((n) => n.toLowerCase() === placed)! : 'no header: -H already set both Authorization and X-Serverless-Authorization';
+  // A null token is a probe: the same request with no credential, to read what the front end says then.
+  const placed = options.token === null ? null : placeToken(headers, options.headerName.toLowerCase() as TokenHeader, options.token);
+  const tokenHeader = options.token === null ? 'no header (a probe without a token)' : placed ? (TOKEN_HEADER_NAMES.find((n) => n.toLowerCase() === placed) ?? options.headerName) : `no header: -H already set ${options.headerName}${options.headerName.toLowerCase() === 'authorization' ? ' and X-Serverless-Authorization' : ''}`;
   headers['user-agent'] ??= 'idcall';
 
   const maxTime = options.maxTimeMs !== undefined ? AbortSignal.timeout(options.maxTimeMs) : undefined;
@@ -93,6 +100,7 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
     } as Parameters<typeof request>[1]);
     const firstByteMs = Math.round(options.monotonic() - started);
     const chunks: Buffer[] = [];
+    const keep = Math.max(options.bodyLimit, DIAGNOSTIC_BYTES);
     let kept = 0;
     let total = 0;
     const sink = options.openSink?.();
@@ -102,8 +110,8 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
     for await (const chunk of res.body) {
       const buf = chunk as Buffer;
       total += buf.length;
-      if (kept < options.bodyLimit) {
-        const slice = buf.subarray(0, Math.min(buf.length, options.bodyLimit - kept));
+      if (kept < keep) {
+        const slice = buf.subarray(0, Math.min(buf.length, keep - kept));
         chunks.push(slice);
         kept += slice.length;
       }
@@ -123,7 +131,10 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
     return {
       status: res.statusCode,
       headers: picked,
-      body: Buffer.concat(chunks),
+      ...(() => {
+        const kept = Buffer.concat(chunks);
+        return { body: kept.subarray(0, options.bodyLimit), head: kept.subarray(0, DIAGNOSTIC_BYTES) };
+      })(),
       bodyBytes: total,
       ...(res.statusCode >= 300 && res.statusCode < 400 && picked.location ? { redirect: new URL(picked.location, options.url).toString() } : {}),
       timings: { ...(connectMs !== undefined ? { connectMs } : {}), firstByteMs, totalMs: Math.round(options.monotonic() - started) },

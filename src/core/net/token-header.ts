@@ -1,7 +1,8 @@
 // Where a token goes, decided once for call, the proxy and the library: the preferred header, unless the client's
 // own Authorization is there, which is kept while the token travels in X-Serverless-Authorization.
 
-export type TokenHeader = 'authorization' | 'x-serverless-authorization';
+/** A lower-cased header name: authorization, x-serverless-authorization, proxy-authorization (IAP) or another. */
+export type TokenHeader = string;
 
 /**
  * Put the token where the target reads it without clobbering the client's own credentials: a client Authorization

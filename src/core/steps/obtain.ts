@@ -17,7 +17,8 @@ export interface Obtained {
   error: IdcallError | null;
 }
 
-export async function obtainToken(ctx: Context, audience: string, options: SourceOptions, expectedAudience: string | null = audience): Promise<Obtained> {
+/** `requireEmail`: the target needs the email claim (IAP), so the verify step checks for it. */
+export async function obtainToken(ctx: Context, audience: string, options: SourceOptions, expectedAudience: string | null = audience, requireEmail = false): Promise<Obtained> {
   const out: Obtained = { steps: [], source: null, shadowed: [], resolved: null, minted: null, verify: null, error: null };
   try {
     const d = await runDiscover(ctx, options);
@@ -32,7 +33,7 @@ export async function obtainToken(ctx: Context, audience: string, options: Sourc
     out.minted = m.minted;
     // Who the token is for is known for sure only once minted (a metadata server, a user file without `account`).
     if (out.source && !out.source.principal && m.minted.principal) out.source = { ...out.source, principal: m.minted.principal };
-    const v = await runVerify(ctx, m.minted, expectedAudience, options);
+    const v = await runVerify(ctx, m.minted, expectedAudience, options, requireEmail);
     out.steps.push(v.step);
     out.verify = v.verify;
   } catch (err) {

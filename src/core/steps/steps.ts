@@ -150,7 +150,7 @@ async function runMintRaw(ctx: Context, resolved: Resolved, audience: string, op
   }
 }
 
-async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudience: string | null, options: SourceOptions): Promise<{ step: Step; verify: VerifyResult }> {
+async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudience: string | null, options: SourceOptions, requireEmail = false): Promise<{ step: Step; verify: VerifyResult }> {
   const t0 = ctx.monotonic();
   const googleDate = [...minted.exchanges].reverse().find((e) => e.date)?.date;
   const verify = await verifyToken(ctx, minted.token, {
@@ -159,6 +159,7 @@ async function runVerifyRaw(ctx: Context, minted: Minted, expectedAudience: stri
     timeoutMs: Math.min(options.authTimeoutMs, 3000),
     ...(googleDate ? { googleDate } : {}),
     userToken: minted.userToken,
+    requireEmail,
   });
   const claimLine = ['iss', 'aud', 'azp', 'email', 'sub', 'exp', 'iat']
     .filter((k) => verify.claims[k] !== undefined)

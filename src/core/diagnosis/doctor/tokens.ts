@@ -8,8 +8,8 @@ import { toRequestRecords, type Check } from '../../report.ts';
 import { runMint, StepFailure } from '../../steps/steps.ts';
 import type { Exchange } from '../../net/transport.ts';
 import { userTokenFix } from '../verdict.ts';
-import { normaliseAudience } from '../../audience.ts';
 import { check, type DoctorCheck } from './check.ts';
+import { kindOfAudience } from '../../target-kind.ts';
 
 export const accessToken: DoctorCheck = async (ctx, options, { resolved, source, exchanges }) => {
   if (!resolved || resolved.source?.type === 'gcloud') return { checks: [] };
@@ -31,9 +31,11 @@ export const accessToken: DoctorCheck = async (ctx, options, { resolved, source,
 export const idToken: DoctorCheck = async (ctx, options, { resolved, gcloud, exchanges }) => {
   const impersonating = Boolean(options.impersonate) || resolved?.source?.type === 'impersonated_service_account' || resolved?.source?.type === 'external_account' || options.source === 'gcloud';
   if (!resolved || (options.audience === undefined && !impersonating)) return { checks: [] };
-  const audience = options.audience !== undefined ? normaliseAudience(options.audience) : GCLOUD_CLIENT_ID;
+  const audience = options.audience !== undefined ? options.audience.trim() : GCLOUD_CLIENT_ID;
+  // The same rule as `token`: IAP needs the email claim.
+  const iap = (options.targetKind ?? (options.audience !== undefined ? kindOfAudience(audience) : undefined)) === 'iap';
   try {
-    const m = await runMint(ctx, resolved, audience, options);
+    const m = await runMint(ctx, resolved, audience, iap ? { ...options, includeEmail: true, format: 'full' } : options);
     // A user's own token cannot carry the audience asked for: `token --audience` fails there, so doctor fails too.
     const user = m.minted.userToken && options.audience !== undefined;
     const checks: Check[] = [
