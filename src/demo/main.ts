@@ -24,7 +24,9 @@ try {
 
   const scene = async (title: string, story: string, env: Record<string, string | undefined>, name: string, extra: string[], expectExit: number) => {
     const { url, audience } = service(name);
-    const args = ['call', url, '--audience', audience, ...extra];
+    await show(title, story, env, ['call', url, '--audience', audience, ...extra], expectExit);
+  };
+  const show = async (title: string, story: string, env: Record<string, string | undefined>, args: string[], expectExit: number) => {
     const shownEnv = Object.entries(env)
       .filter(([k]) => !(k in base))
       .map(([k, v]) => `${k}=${v}`)
@@ -37,6 +39,7 @@ try {
 
   process.stdout.write(`idcall demo — a local Google (project ${scenario.project.id}) with two private Cloud Run services:\n`);
   process.stdout.write(`  hello   ${emu.serviceRunUrls.hello![0]}  (served at ${emu.urls.services.hello})\n  private ${emu.serviceRunUrls.private![0]}  (served at ${emu.urls.services.private})\n`);
+  process.stdout.write(`and a Cloud Function, an app behind IAP and an API Gateway (scenes 8–12).\n`);
 
   const keyEnv = { GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount };
   await scene('1. Service to service, no IAM binding', `The caller's service-account key mints a valid token, but ${SA('caller')} has no roles/run.invoker on "private".`, keyEnv, 'private', [], 4);
@@ -48,7 +51,18 @@ try {
   await scene('6. A federated workload (another cloud, a CI job)', 'An external OIDC token is exchanged at STS, then a service account bound to the pool mints the ID token.', { GOOGLE_APPLICATION_CREDENTIALS: creds.files.externalAccount }, 'hello', [], 0);
   await scene('7. On Google Cloud: the metadata server', 'No files at all: the attached service account mints through the metadata server.', { GCE_METADATA_HOST: emu.urls.metadataHost }, 'hello', [], 0);
 
-  process.stdout.write(failures.length ? `\nDemo finished with surprises:\n  ${failures.join('\n  ')}\n` : '\nDemo finished: every step behaved as the Cloud Run documentation describes.\n');
+  // Other front ends (google-wire.md §11–§13), served on local ports: the host says nothing, the answer does.
+  const fn1 = emu.urls.services.fn1!;
+  await show('8. A Cloud Function (1st gen) called with the host as audience', 'Libraries that mint for the origin get 401 from a 1st-gen function: it accepts only its full URL.', keyEnv, ['call', `${fn1}/fn1`, '--target-kind', 'cloud_functions', '--audience', fn1], 4);
+  await show('9. The same function, idcall\'s default audience', 'For a Cloud Functions target idcall mints for the function URL, name included.', keyEnv, ['call', `${fn1}/fn1`, '--target-kind', 'cloud_functions'], 0);
+  const iap = scenario.services.find((s) => s.name === 'iap-app')!.iap!;
+  await show('10. An app behind Identity-Aware Proxy, the URL as audience', 'IAP wants its OAuth client ID as audience; idcall asks IAP once, without a token, which client its sign-in uses.', keyEnv, ['call', `${emu.urls.services['iap-app']}/`], 4);
+  await show('11. The same app with the client ID', 'With --audience CLIENT_ID the token passes IAP (idcall always asks for the email claim IAP requires).', keyEnv, ['call', `${emu.urls.services['iap-app']}/`, '--audience', iap.clientId], 0);
+  const gateway = scenario.services.find((s) => s.name === 'gateway')!.gateway!;
+  gateway.issuers = [`https://securetoken.google.com/${scenario.project.id}`];
+  await show('12. An API Gateway that accepts only Firebase tokens', 'The API config names another issuer, so ESPv2 refuses Google\'s ID token whatever its audience.', keyEnv, ['call', `${emu.urls.services.gateway}/`, '--audience', `https://${gateway.serviceName}`], 4);
+
+  process.stdout.write(failures.length ? `\nDemo finished with surprises:\n  ${failures.join('\n  ')}\n` : '\nDemo finished: every step behaved as Google\'s documentation describes.\n');
 } finally {
   await emu.close();
   await rm(dir, { recursive: true, force: true });

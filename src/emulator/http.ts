@@ -111,7 +111,9 @@ export async function startServer(
     if (!url) return void send(res, 400, 'Bad Request', { 'content-type': 'text/plain' });
     const endpoint = classify(url);
     res.setHeader('date', new Date(state.nowMs()).toUTCString());
-    res.on('finish', () => state.requests.push({ endpoint, method: req.method ?? 'GET', path: scrubPath(url), status: res.statusCode, at: Date.now() }));
+    // Whether a bearer credential came with it, in any header a front end reads: for tests of where tokens go.
+    const authorization = ['authorization', 'x-serverless-authorization', 'proxy-authorization', 'x-goog-iap-jwt-assertion'].some((h) => req.headers[h] !== undefined);
+    res.on('finish', () => state.requests.push({ endpoint, method: req.method ?? 'GET', path: scrubPath(url), status: res.statusCode, at: Date.now(), authorization }));
     const fault = url.pathname.startsWith('/__emulator/') ? undefined : state.takeFault(endpoint);
     const run = () =>
       Promise.resolve()

@@ -49,6 +49,8 @@ export interface RecordedRequest {
   path: string;
   status: number;
   at: number;
+  /** A credential came in a header a front end reads (Authorization, X-Serverless-Authorization, Proxy-Authorization). */
+  authorization: boolean;
 }
 
 export const OAUTH_TOKEN_AUDIENCE = 'https://oauth2.googleapis.com/token';

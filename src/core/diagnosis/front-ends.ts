@@ -51,7 +51,7 @@ function functionsVerdict(a: FrontEndAnswer): Verdict | null {
     if (a.target.audience === functionUrl) return null;
     return {
       code: 'AUDIENCE_MISMATCH',
-      summary: `${host(a)} answered 401: the token's audience is ${a.target.audience}, but Cloud Functions (1st gen) accepts only the full function URL, ${functionUrl}`,
+      summary: `${host(a)} answered 401: the token's audience is ${a.target.audience}, but Cloud Functions (1st gen) accepts only the full function URL, ${functionUrl}.`,
       fix: a.target.audienceSource === 'flag' ? `Use the function URL as audience: --audience ${functionUrl} (or drop --audience: for a cloudfunctions.net URL idcall uses it by default).` : `Use the function URL as audience: --audience ${functionUrl}`,
     };
   }
