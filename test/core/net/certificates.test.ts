@@ -1,0 +1,54 @@
+// core/net/certificates.ts: the CA's certificates are ones real TLS clients accept, and its name constraints hold.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { connect, createServer } from 'node:tls';
+import { createCertificateAuthority, loadCertificateAuthority } from '../../../src/core/net/certificates.ts';
+
+/** Serve `cert` on 127.0.0.1 and connect as a client that trusts only `ca`, asking for `servername`. */
+async function handshake(cert: { certPem: string; keyPem: string }, ca: string, servername: string): Promise<{ authorized: boolean; error?: string }> {
+  const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (s) => s.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  try {
+    return await new Promise((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port, servername: servername === '127.0.0.1' ? undefined : servername, ca, ...(servername === '127.0.0.1' ? { checkServerIdentity: () => undefined } : {}) } as never, () => {
+        resolve({ authorized: socket.authorized });
+        socket.destroy();
+      });
+      socket.on('error', (err: NodeJS.ErrnoException) => resolve({ authorized: false, error: `${err.code} ${err.message}` }));
+    });
+  } finally {
+    server.close();
+  }
+}
+
+test('certificates: a leaf for a host verifies with the CA and no other trust, with the host as its SAN', async () => {
+  const ca = createCertificateAuthority({ commonName: 'idcall test CA' });
+  const leaf = ca.issue(['hello-123456789012.us-central1.run.app', '127.0.0.1']);
+  assert.deepEqual(await handshake(leaf, ca.certPem, 'hello-123456789012.us-central1.run.app'), { authorized: true });
+  const parsed = new X509Certificate(leaf.certPem);
+  assert.match(parsed.subjectAltName ?? '', /DNS:hello-123456789012\.us-central1\.run\.app, IP Address:127\.0\.0\.1/);
+  assert.ok(parsed.verify(new X509Certificate(ca.certPem).publicKey));
+  assert.equal(new X509Certificate(ca.certPem).ca, true);
+  const other = createCertificateAuthority({ commonName: 'another CA' });
+  assert.equal((await handshake(leaf, other.certPem, 'hello-123456789012.us-central1.run.app')).authorized, false, 'not trusted by a CA that did not sign it');
+});
+
+test('certificates: name constraints: a leaf for a name outside them fails verification, inside verifies', async () => {
+  const ca = createCertificateAuthority({ commonName: 'constrained', permittedDns: ['*.run.app', 'cloudfunctions.net'] });
+  assert.deepEqual(await handshake(ca.issue(['svc-1.us-central1.run.app']), ca.certPem, 'svc-1.us-central1.run.app'), { authorized: true });
+  assert.deepEqual(await handshake(ca.issue(['us-central1-p.cloudfunctions.net']), ca.certPem, 'us-central1-p.cloudfunctions.net'), { authorized: true });
+  const outside = await handshake(ca.issue(['www.google.com']), ca.certPem, 'www.google.com');
+  assert.equal(outside.authorized, false);
+  assert.match(String(outside.error), /permitted subtree violation/i);
+});
+
+test('certificates: a CA loaded from its PEM files issues as the one that made them; leaves are short-lived', async () => {
+  const made = createCertificateAuthority({ commonName: 'reloaded' });
+  const again = loadCertificateAuthority(made.certPem, made.keyPem);
+  const leaf = again.issue(['a.example']);
+  assert.deepEqual(await handshake(leaf, made.certPem, 'a.example'), { authorized: true });
+  const lifetime = Date.parse(new X509Certificate(leaf.certPem).validTo) - Date.now();
+  assert.ok(lifetime <= 24 * 3600_000 + 5000, 'a day at most by default');
+});
