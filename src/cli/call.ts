@@ -12,14 +12,14 @@ import { renderJson } from '../render/json.ts';
 import { registerSecret } from '../core/redact.ts';
 import { contextFor, type IO } from './io.ts';
 import { canonicalHeaderName, DEFAULTS, resolveCallSettings, resolveSourceOptions } from '../core/options.ts';
-import { withSourceOptions, withTargetKind } from './options.ts';
+import { withRouting, withSourceOptions, withTargetKind } from './options.ts';
 import { styleFor } from './terminal.ts';
 
 // -d @FILE is held in memory to be sent (and replayed on no retry): bounded like every file idcall reads.
 const DATA_MAX_BYTES = 256 * 1024 * 1024;
 
 export function callBuilder<T>(y: Argv<T>) {
-  return withTargetKind(withSourceOptions(y))
+  return withRouting(withTargetKind(withSourceOptions(y)))
     .positional('url', { type: 'string', describe: 'URL to call, e.g. https://hello-abc123-uc.a.run.app/api', demandOption: true })
     .option('audience', { type: 'string', describe: 'Token audience (default: the URL\'s origin); for custom domains and custom audiences' })
     .option('method', { alias: 'X', type: 'string', describe: `HTTP method (default ${DEFAULTS.method}, or ${DEFAULTS.methodWithBody} with --data)` })
@@ -125,6 +125,7 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
     } else data = Buffer.from(rawData);
   }
   const settings = resolveCallSettings(argv, data !== undefined);
+  const ca = settings.cacert !== undefined ? await readCaFile(settings.cacert) : undefined;
   // A URL mistake is one usage line before anything runs, not a table of skipped steps.
   refusePlainHttp(parseTargetUrl(settings.url, settings.audience).url, settings.allowInsecure);
   return {
@@ -133,5 +134,18 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
     headers,
     ...(data ? { data } : {}),
     ...(argv.output !== undefined ? { openSink: sinkFor(String(argv.output), io) } : {}),
+    ...(ca ? { ca } : {}),
   };
+}
+
+/** --cacert FILE: PEM certificates, read bounded and checked before anything is sent. */
+async function readCaFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = (await readBoundedFile(path, 1024 * 1024)).bytes.toString('utf8');
+  } catch (err) {
+    throw new IdcallError('USAGE_ERROR', `--cacert ${path}: ${(err as Error).message}.`, 'Point --cacert (or IDCALL_CACERT) at a PEM file of CA certificates.', { cause: err });
+  }
+  if (!/-----BEGIN CERTIFICATE-----/.test(text)) throw usageError(`--cacert ${path} holds no PEM certificate.`, 'Point --cacert (or IDCALL_CACERT) at a PEM file of CA certificates (-----BEGIN CERTIFICATE-----).');
+  return text;
 }

@@ -31,3 +31,11 @@ export function withSourceOptions<T>(y: Argv<T>) {
 export function withTargetKind<T>(y: Argv<T>) {
   return y.option('target-kind', { choices: TARGET_KINDS, describe: 'Kind of target (default: from the host name, then from its answer): cloud_run, cloud_functions, iap, api_gateway or other' });
 }
+
+/** curl's --resolve, --connect-to and --cacert: a real host name reached at another address, and whom to trust there. */
+export function withRouting<T>(y: Argv<T>) {
+  return y
+    .option('resolve', { type: 'string', array: true, describe: 'HOST:PORT:ADDRESS: connect to ADDRESS for HOST:PORT; URL, Host, SNI and audience stay HOST (repeatable; IDCALL_RESOLVE, space-separated)', group: 'Endpoints and limits:' })
+    .option('connect-to', { type: 'string', array: true, describe: 'HOST:PORT:CONNECT_HOST:CONNECT_PORT, as curl: connect elsewhere for HOST:PORT (repeatable; IDCALL_CONNECT_TO, space-separated)', group: 'Endpoints and limits:' })
+    .option('cacert', { type: 'string', describe: 'PEM file of CA certificates to trust besides the system\'s and NODE_EXTRA_CA_CERTS (IDCALL_CACERT)', group: 'Endpoints and limits:' });
+}

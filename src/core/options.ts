@@ -6,6 +6,7 @@ import { GOOGLE_CERTS_URL } from './endpoints.ts';
 import type { Env } from './context.ts';
 import type { Endpoints } from './endpoints.ts';
 import { TARGET_KINDS, type TargetKind } from './target-kind.ts';
+import { parseConnectTo, parseResolve, type ConnectTo, type Resolve } from './net/routing.ts';
 
 /** The defaults, written once; docs/commands.md and every --help text are generated from or checked against these. */
 export const DEFAULTS = {
@@ -60,6 +61,9 @@ export function envBoolean(env: Env, name: string): boolean | undefined {
   return TRUE.test(raw);
 }
 
+// curl-syntax lists whose entries may hold commas (--resolve's address list): IDCALL_* separates them by spaces.
+const SPACE_SEPARATED = ['resolve', 'connect-to'];
+
 /** Configuration order: the flag, then IDCALL_<FLAG_NAME> from the environment, then (later) the default. */
 export function withEnvironment(raw: Raw, env: Env, known: OptionTable): Raw {
   for (const [name, value] of Object.entries(env)) {
@@ -67,6 +71,7 @@ export function withEnvironment(raw: Raw, env: Env, known: OptionTable): Raw {
     const key = name.slice('IDCALL_'.length).toLowerCase().replace(/_/g, '-');
     if (!(key in known.key) || raw[key] !== undefined) continue;
     if (known.boolean.includes(key)) raw[key] = envBoolean(env, name);
+    else if (SPACE_SEPARATED.includes(key)) raw[key] = value.split(/\s+/).filter(Boolean);
     else raw[key] = known.array.includes(key) ? value.split(',').map((v) => v.trim()) : value;
   }
   return raw;
@@ -224,6 +229,9 @@ export interface CallSettings {
   /** Bytes of response body kept for the report; Infinity for all. */
   bodyLimit: number;
   allowInsecure: boolean;
+  /** --resolve and --connect-to (curl's); the --cacert file's path, read by the caller (it is I/O). */
+  routing: { resolve: Resolve[]; connectTo: ConnectTo[] };
+  cacert?: string;
 }
 
 export function resolveCallSettings(raw: Raw, hasBody: boolean): CallSettings {
@@ -244,7 +252,15 @@ export function resolveCallSettings(raw: Raw, hasBody: boolean): CallSettings {
     ...(maxTime !== undefined ? { maxTimeMs: parseDuration(maxTime, 0, 'max-time', DEFAULTS.maxTimeLimitMs) } : {}),
     bodyLimit: Math.max(0, bodyLimit),
     allowInsecure: Boolean(raw['allow-insecure']),
+    routing: routingOf(raw),
+    ...optional('cacert', setting(raw, 'cacert')),
   };
+}
+
+/** --resolve and --connect-to, repeatable; from IDCALL_RESOLVE / IDCALL_CONNECT_TO, space-separated. */
+export function routingOf(raw: Raw): { resolve: Resolve[]; connectTo: ConnectTo[] } {
+  const list = (name: string) => ([] as unknown[]).concat(raw[name] ?? []).flatMap((v) => String(v).split(/\s+/)).filter(Boolean);
+  return { resolve: list('resolve').map(parseResolve), connectTo: list('connect-to').map(parseConnectTo) };
 }
 
 /** The proxy's own settings (the credential is resolved by resolveSourceOptions). */

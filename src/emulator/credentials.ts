@@ -14,6 +14,8 @@ export interface WrittenCredentials {
     subjectToken?: string;
     /** A gcloud configuration directory (CLOUDSDK_CONFIG) with ADC and an active account. */
     gcloudConfig?: string;
+    /** The emulator CA's certificate (IDCALL_CACERT): trust it to call the emulated services under their real names. */
+    ca?: string;
   };
   /** Environment to export so that idcall and Google's libraries talk to the emulator. */
   env: Record<string, string>;
@@ -55,7 +57,8 @@ export function authorizedUserFile(state: EmulatorState, urls: EmulatorUrls, ema
   };
 }
 
-export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls, dir: string): Promise<WrittenCredentials> {
+/** `frontDoor`: the CA certificate and --connect-to entries of the real-hostname TLS listener. */
+export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls, dir: string, frontDoor?: { caPem: string; connectTo: string[] }): Promise<WrittenCredentials> {
   await privateDirectory(dir, { top: true });
   const files: WrittenCredentials['files'] = {};
   const write = (name: string, content: object | string, inDir = dir) => writePrivateFile(inDir, name, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n');
@@ -111,6 +114,7 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
     });
   }
 
+  if (frontDoor) files.ca = await write('ca.pem', frontDoor.caPem);
   const env: Record<string, string> = {
     ...(files.serviceAccount ? { GOOGLE_APPLICATION_CREDENTIALS: files.serviceAccount } : {}),
     GCE_METADATA_HOST: urls.metadataHost,
@@ -122,6 +126,8 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
     IDCALL_STS_URL: urls.sts,
     CLOUDSDK_AUTH_TOKEN_HOST: urls.token,
     ...(files.gcloudConfig ? { CLOUDSDK_CONFIG: files.gcloudConfig } : {}),
+    // https://hello-….run.app and the other real host names reach the emulator's TLS front door, verified by its CA.
+    ...(frontDoor && files.ca ? { IDCALL_CACERT: files.ca, IDCALL_CONNECT_TO: frontDoor.connectTo.join(' ') } : {}),
   };
   // The services' URLs too, so a script (and the README) can call one without copying a port.
   const serviceUrls = Object.fromEntries(Object.entries(urls.services).map(([name, url]) => [`EMULATOR_SERVICE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`, url]));

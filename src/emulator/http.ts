@@ -1,6 +1,6 @@
 // Plumbing shared by the emulator's servers: bodies, Google's two error dialects, pages, and fault injection.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server } from 'node:http2';
+import { createSecureServer, createServer as createHttp2Server } from 'node:http2';
 import { shareWithH2c } from '../core/net/h2c-listener.ts';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Fault } from './scenario.ts';
@@ -76,12 +76,12 @@ export function googleErrorPage(status: number, reason: string, sentence: string
   );
 }
 
-export function listen(server: Server, port = 0): Promise<string> {
+export function listen(server: Server, port = 0, scheme: 'http' | 'https' = 'http'): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
-      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      resolve(`${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`);
     });
   });
 }
@@ -98,10 +98,10 @@ export interface ManagedServer {
  */
 export async function startServer(
   state: EmulatorState,
-  classify: (url: URL) => string,
+  classify: (url: URL, req: IncomingMessage) => string,
   handler: Handler,
   port = 0,
-  options: { h2c?: boolean } = {},
+  options: { h2c?: boolean; tls?: { cert: string; key: string } } = {},
 ): Promise<ManagedServer> {
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
@@ -109,7 +109,7 @@ export async function startServer(
     const url = requestUrl(req.url);
     // Google's front ends answer a request line no URL parser reads (`//`, `*`) with a 400, and so does this one.
     if (!url) return void send(res, 400, 'Bad Request', { 'content-type': 'text/plain' });
-    const endpoint = classify(url);
+    const endpoint = classify(url, req);
     res.setHeader('date', new Date(state.nowMs()).toUTCString());
     // Whether a bearer credential came with it, in any header a front end reads: for tests of where tokens go.
     const authorization = ['authorization', 'x-serverless-authorization', 'proxy-authorization', 'x-goog-iap-jwt-assertion'].some((h) => req.headers[h] !== undefined);
@@ -130,15 +130,16 @@ export async function startServer(
     }
     applyFault(fault, req, res);
   };
-  const server = createServer(onRequest);
+  // Over TLS (a real hostname, the emulator's CA), HTTP/2 and HTTP/1.1 by ALPN, as Google's front ends serve.
+  const server = options.tls ? (createSecureServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true }, onRequest as never) as unknown as Server) : createServer(onRequest);
   // Cloud Run serves HTTP/2 (and h2c end to end for gRPC): the service servers take it on the same port, through
   // node:http2's compatibility API, so the handlers are the same.
-  if (options.h2c) shareWithH2c(server, createHttp2Server(onRequest as never));
-  server.on('connection', (socket) => {
+  if (options.h2c && !options.tls) shareWithH2c(server, createHttp2Server(onRequest as never));
+  server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  const url = await listen(server, port);
+  const url = await listen(server, port, options.tls ? 'https' : 'http');
   return {
     server,
     url,

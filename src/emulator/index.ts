@@ -7,6 +7,8 @@ import { metadataHandler } from './metadata.ts';
 import { tokenEndpoint, tokeninfoEndpoint } from './oauth.ts';
 import { normaliseScenario, type Fault, type Scenario } from './scenario.ts';
 import { runUrls, serviceHandler, type ServiceIdentity } from './service.ts';
+import { startFrontDoor } from './front-door.ts';
+import { createCertificateAuthority } from '../core/net/certificates.ts';
 import { EmulatorState, type RecordedRequest } from './state.ts';
 import { externalIdpEndpoint, stsEndpoint } from './sts.ts';
 import { authorizedUserFile, serviceAccountKeyFile, writeCredentials, type WrittenCredentials } from './credentials.ts';
@@ -38,6 +40,10 @@ export interface Emulator {
   state: EmulatorState;
   /** run.app URLs each service stands for (accepted as audiences). */
   serviceRunUrls: Record<string, string[]>;
+  /** The emulator's own CA (PEM), which signs the certificate of its real-hostname front door. */
+  caPem: string;
+  /** The front door (every emulated host name over TLS): `HOST:443:127.0.0.1:PORT` entries for --connect-to. */
+  connectTo: string[];
   requests: RecordedRequest[];
   /** Every secret issued so far: tokens, private keys, refresh tokens, client secrets. */
   secrets(): string[];
@@ -73,14 +79,21 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
     servers.push(metadata);
     const services: Record<string, string> = {};
     const serviceRunUrls: Record<string, string[]> = {};
+    const identities: ServiceIdentity[] = [];
     for (const spec of scenario.services) {
       const identity: ServiceIdentity = { spec, localUrl: '', runUrls: runUrls(state, spec) };
       const server = await startServer(state, () => `service:${spec.name}`, serviceHandler(state, identity), spec.port ?? 0, { h2c: true });
       servers.push(server);
       identity.localUrl = server.url;
+      identities.push(identity);
       services[spec.name] = server.url;
       serviceRunUrls[spec.name] = identity.runUrls;
     }
+    // Constrained to the names it emulates: even a client that trusts it trusts it for nothing else. The key stays in
+    // memory; only the certificate is written (ca.pem).
+    const ca = createCertificateAuthority({ now: (options.clock ?? Date.now)(), commonName: `idcall emulator CA (${scenario.project.id})`, permittedDns: [...new Set(identities.flatMap((i) => i.runUrls.map((u) => new URL(u).hostname.split('.').slice(-2).join('.'))))] });
+    const frontDoor = await startFrontDoor(state, identities, ca);
+    servers.push(frontDoor.server);
     const urls: EmulatorUrls = {
       google: google.url,
       token: `${google.url}/token`,
@@ -99,13 +112,15 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
       urls,
       state,
       serviceRunUrls,
+      caPem: ca.certPem,
+      connectTo: frontDoor.connectTo,
       requests: state.requests,
       secrets: () => [...state.secrets],
       grant: (resource, role, member) => state.grant(resource, role, member),
       revoke: (resource, role, member) => state.revoke(resource, role, member),
       setFaults: (faults) => state.setFaults(faults),
       rotateKeys: () => state.rotateGoogleKeys(),
-      writeCredentials: (dir) => writeCredentials(state, urls, dir),
+      writeCredentials: (dir) => writeCredentials(state, urls, dir, { caPem: ca.certPem, connectTo: frontDoor.connectTo }),
       serviceAccountKey: (email, keyIndex) => serviceAccountKeyFile(state, urls, email, keyIndex),
       userCredentials: (email) => authorizedUserFile(state, urls, email),
       close: async () => {

@@ -8,7 +8,7 @@ const TABLE: OptionTable = { boolean: ['allow-insecure'], array: ['delegates'], 
 
 test('options: with nothing given, every field is the documented default', () => {
   assert.deepEqual(resolveSourceOptions({}), { source: 'adc', metadataTimeoutMs: DEFAULTS.metadataTimeoutMs, authTimeoutMs: DEFAULTS.authTimeoutMs, endpoints: {}, certsUrl: DEFAULTS.certsUrl, includeEmail: true, format: 'full' });
-  assert.deepEqual(resolveCallSettings({ url: 'https://a.run.app' }, false), { url: 'https://a.run.app', method: 'GET', headerName: 'Authorization', timeoutMs: 30_000, bodyLimit: 200, allowInsecure: false });
+  assert.deepEqual(resolveCallSettings({ url: 'https://a.run.app' }, false), { url: 'https://a.run.app', method: 'GET', headerName: 'Authorization', timeoutMs: 30_000, bodyLimit: 200, allowInsecure: false, routing: { resolve: [], connectTo: [] } });
   assert.equal(resolveCallSettings({ url: 'x' }, true).method, 'POST', 'a body without a method is a POST (curl)');
   assert.deepEqual(resolveProxySettings({}, false), { listen: '127.0.0.1:8080', headerName: 'Authorization', upstreamTimeoutMs: 60_000, shutdownTimeoutMs: 10_000, logFormat: 'text' });
   assert.equal(resolveProxySettings({}, true).listen, '127.0.0.1:8000');

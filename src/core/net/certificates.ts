@@ -15,7 +15,7 @@ export interface CertificateAuthority {
   /** PKCS#8 PEM: a secret, never printed or logged. */
   keyPem: string;
   /** A server certificate for these DNS names or IP addresses, signed by this CA. */
-  issue(hosts: string[], options?: { lifetimeMs?: number; now?: number }): { certPem: string; keyPem: string };
+  issue(hosts: string[], options: { lifetimeMs?: number; now: number }): { certPem: string; keyPem: string };
 }
 
 export interface CaOptions {
@@ -23,7 +23,8 @@ export interface CaOptions {
   /** X.509 name constraints: the CA can sign only for these DNS domains and their subdomains. */
   permittedDns?: string[];
   lifetimeMs?: number;
-  now?: number;
+  /** The wall clock (ms): certificates are valid from a minute before it. */
+  now: number;
 }
 
 const pem = (label: string, der: Buffer | ArrayBuffer) => `-----BEGIN ${label}-----\n${Buffer.from(der as ArrayBuffer).toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
@@ -62,7 +63,7 @@ function generalName(host: string): x509.GeneralName {
 }
 
 export function createCertificateAuthority(options: CaOptions): CertificateAuthority {
-  const now = options.now ?? Date.now();
+  const now = options.now;
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = spkiOf(publicKey);
   const subject = name(options.commonName);
@@ -101,8 +102,8 @@ function authority(certPem: string, keyPem: string): CertificateAuthority {
   return {
     certPem,
     keyPem,
-    issue(hosts, options = {}) {
-      const now = options.now ?? Date.now();
+    issue(hosts, options) {
+      const now = options.now;
       const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const spki = spkiOf(publicKey);
       const tbs = new x509.TBSCertificate({

@@ -10,6 +10,7 @@ import { IdcallError } from '../errors.ts';
 import { importForModernNode } from '../runtime.ts';
 import { displayProxy } from './proxy-env.ts';
 import { describeNetworkError } from './transport.ts';
+import { route, trustWith, type Routing } from './routing.ts';
 
 export interface CallOptions {
   url: URL;
@@ -29,6 +30,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Extra CA or TLS settings for tests and private endpoints. */
   connect?: buildConnector.BuildOptions;
+  /** --resolve, --connect-to and --cacert: where to connect for the URL's host, and whom to trust there. */
+  routing?: Routing;
   /** Send it through this HTTP proxy (core/proxy-env.ts decides). */
   proxy?: string;
   /**
@@ -49,6 +52,8 @@ export interface CallResult {
   timings: { connectMs?: number; firstByteMs?: number; totalMs: number };
   /** Where the token went: the header name actually used. */
   tokenHeader: string;
+  /** Where the connection went when --connect-to or --resolve moved it. */
+  connectedVia?: string;
   /** The sink failed (a full disk, a closed pipe): the body was not all written, the report is still whole. */
   sinkError?: string;
 }
@@ -65,10 +70,17 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
   const { Agent, ProxyAgent, buildConnector, request } = await importForModernNode(() => import('./undici.ts'), 'Calling a target');
   const started = options.monotonic();
   let connectMs: number | undefined;
-  const connector = buildConnector({ timeout: options.timeoutMs, ...options.connect });
+  const ca = trustWith(options.routing?.ca);
+  const connector = buildConnector({ timeout: options.timeoutMs, ...(ca ? { ca } : {}), ...options.connect });
+  let connectedVia: string | undefined;
   const timedConnector: buildConnector.connector = (opts, callback) => {
     const t0 = options.monotonic();
-    connector(opts, (err, socket) => {
+    const port = Number(opts.port) || (opts.protocol === 'https:' ? 443 : 80);
+    const routed = options.routing ? route(options.routing, opts.hostname, port) : null;
+    // The connection goes elsewhere; the Host header, SNI and certificate check stay the URL's host name.
+    if (routed) connectedVia = `connected to ${routed.host}:${routed.port} for ${opts.hostname}:${port} (${routed.via})`;
+    const target = routed ? { ...opts, hostname: routed.host, port: String(routed.port), servername: opts.servername || opts.hostname } : opts;
+    connector(target as typeof opts, (err, socket) => {
       connectMs = Math.round(options.monotonic() - t0);
       callback(err as never, socket as never);
     });
@@ -78,7 +90,7 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
   const limits = { headersTimeout: options.timeoutMs, bodyTimeout: options.maxTimeMs ?? BODY_IDLE_MS };
   // Through a proxy the connection timed would be the proxy's, so none is reported.
   const agent = options.proxy
-    ? new ProxyAgent({ uri: options.proxy, ...limits, ...(options.connect ? { requestTls: options.connect } : {}) })
+    ? new ProxyAgent({ uri: options.proxy, ...limits, ...(options.connect || ca ? { requestTls: { ...options.connect, ...(ca ? { ca } : {}) } } : {}) })
     : new Agent({ connect: timedConnector, ...limits, connections: 1 });
   const headers: Record<string, string> = {};
   for (const [name, value] of options.headers) headers[name.toLowerCase()] = value;
@@ -139,6 +151,7 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
       ...(res.statusCode >= 300 && res.statusCode < 400 && picked.location ? { redirect: new URL(picked.location, options.url).toString() } : {}),
       timings: { ...(connectMs !== undefined ? { connectMs } : {}), firstByteMs, totalMs: Math.round(options.monotonic() - started) },
       tokenHeader,
+      ...(connectedVia ? { connectedVia } : {}),
       ...(sinkError ? { sinkError } : {}),
     };
   } catch (err) {

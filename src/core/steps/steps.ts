@@ -177,6 +177,8 @@ export interface CallPayload {
   data?: Buffer;
   /** Stream the whole body here as it arrives (-o); only the `bodyLimit` excerpt stays in memory. */
   openSink?: () => { stream: import('node:stream').Writable; close: boolean };
+  /** The --cacert file's certificates (PEM), read by the caller. */
+  ca?: string;
 }
 
 /** Headers of the target's answer that say who answered and why; shown under the call step. */
@@ -200,6 +202,7 @@ async function runCallRaw(ctx: Context, url: URL, token: string, settings: CallS
       ...(settings.maxTimeMs !== undefined ? { maxTimeMs: settings.maxTimeMs } : {}),
       bodyLimit: settings.bodyLimit,
       ...(payload.openSink ? { openSink: payload.openSink } : {}),
+      ...(settings.routing.resolve.length || settings.routing.connectTo.length || payload.ca ? { routing: { ...settings.routing, ...(payload.ca ? { ca: payload.ca } : {}) } } : {}),
       monotonic: ctx.monotonic,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(proxy ? { proxy } : {}),
@@ -213,6 +216,7 @@ async function runCallRaw(ctx: Context, url: URL, token: string, settings: CallS
   const details = [
     `${settings.method} ${url.toString()} with the token in ${result.tokenHeader}`,
     timing,
+    ...(result.connectedVia ? [result.connectedVia] : []),
     ...Object.entries(result.headers)
       .filter(([k]) => SHOWN_HEADERS.includes(k))
       .map(([k, v]) => `${k}: ${v}`),

@@ -50,7 +50,7 @@ test('steps: a failed step is a StepFailure with its row and a cause code (a use
 test('steps: call sends the token where the settings say and reports the answer; an unreachable target is a failed row', async () => {
   const hello = new URL(fx.emu.urls.services.hello!);
   const { ctx, m } = await minted({ GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount }, hello.origin);
-  const settings = { url: hello.toString(), method: 'GET', headerName: 'X-Serverless-Authorization' as const, timeoutMs: 5000, bodyLimit: 4096, allowInsecure: false };
+  const settings = { url: hello.toString(), method: 'GET', headerName: 'X-Serverless-Authorization' as const, timeoutMs: 5000, bodyLimit: 4096, allowInsecure: false, routing: { resolve: [], connectTo: [] } };
   const called = await runCall(ctx, hello, m.minted.token, settings, { headers: [] });
   assert.equal(called.step.status, 'ok');
   assert.equal(called.result?.status, 200);

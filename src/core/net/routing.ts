@@ -1,0 +1,65 @@
+// curl's --resolve and --connect-to, and --cacert: reach a real host name at another address (a Private Service
+// Connect endpoint, an internal load balancer, the emulator) while the URL, Host header, SNI and audience stay the
+// original name. Syntax and meaning are curl's.
+import { getCACertificates, rootCertificates } from 'node:tls';
+import { usageError } from '../errors.ts';
+
+export interface Resolve {
+  host: string;
+  port: number;
+  address: string;
+}
+
+export interface ConnectTo {
+  /** Empty: any host. */
+  host: string;
+  /** 0: any port. */
+  port: number;
+  connectHost: string;
+  /** 0: the request's own port. */
+  connectPort: number;
+}
+
+export interface Routing {
+  resolve: Resolve[];
+  connectTo: ConnectTo[];
+  /** Extra trusted CA certificates (PEM), added to the default trust (system roots and NODE_EXTRA_CA_CERTS). */
+  ca?: string;
+}
+
+const bare = (h: string) => h.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+
+/** `HOST:PORT:ADDR` (an IPv6 ADDR in brackets); curl's list of addresses after it takes the first. */
+export function parseResolve(value: string): Resolve {
+  const m = /^([^:\s]+):(\d{1,5}):(\[[0-9a-fA-F:.]+\]|[^,\s]+)(?:,.*)?$/.exec(value.trim());
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) throw usageError(`--resolve ${JSON.stringify(value)} is not HOST:PORT:ADDRESS.`, 'Use curl\'s form, e.g. --resolve hello-123.us-central1.run.app:443:10.0.0.5');
+  return { host: bare(m[1]!), port, address: bare(m[3]!) };
+}
+
+/** `HOST:PORT:CONNECT_HOST:CONNECT_PORT`; an empty HOST or PORT matches any, an empty CONNECT_PORT keeps the port. */
+export function parseConnectTo(value: string): ConnectTo {
+  const m = /^(\[[^\]]*\]|[^:\s]*):(\d{0,5}):(\[[0-9a-fA-F:.]+\]|[^:\s]*):(\d{0,5})$/.exec(value.trim());
+  const [port, connectPort] = [Number(m?.[2] || 0), Number(m?.[4] || 0)];
+  if (!m || port > 65535 || connectPort > 65535 || !m[3]) {
+    throw usageError(`--connect-to ${JSON.stringify(value)} is not HOST:PORT:CONNECT_HOST:CONNECT_PORT.`, 'Use curl\'s form, e.g. --connect-to hello-123.us-central1.run.app:443:127.0.0.1:8443');
+  }
+  return { host: bare(m[1]!), port, connectHost: bare(m[3]!), connectPort };
+}
+
+/** Where to open the connection for host:port: --connect-to first (curl's order), then --resolve; null for DNS. */
+export function route(routing: Routing, host: string, port: number): { host: string; port: number; via: string } | null {
+  const h = bare(host);
+  const c = routing.connectTo.find((r) => (!r.host || r.host === h) && (!r.port || r.port === port));
+  if (c) return { host: c.connectHost, port: c.connectPort || port, via: `--connect-to ${c.host}:${c.port || ''}:${c.connectHost}:${c.connectPort || ''}` };
+  const r = routing.resolve.find((x) => x.host === h && x.port === port);
+  return r ? { host: r.address, port, via: `--resolve ${r.host}:${r.port}:${r.address}` } : null;
+}
+
+/** The trust for TLS: the default store (system roots, NODE_EXTRA_CA_CERTS) plus --cacert's certificates. */
+export function trustWith(extraPem: string | undefined): string[] | undefined {
+  if (!extraPem) return undefined;
+  // Passing `ca` replaces Node's default trust, so the default (with NODE_EXTRA_CA_CERTS) is passed along with it.
+  const base = typeof getCACertificates === 'function' ? getCACertificates('default') : [...rootCertificates];
+  return [...base, extraPem];
+}
