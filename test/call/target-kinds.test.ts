@@ -132,3 +132,36 @@ test('target kinds: inspect recognises the signature Cloud Run removed, and does
   assert.equal(report.verdict.code, 'SIGNATURE_UNVERIFIED');
   assert.match(report.verdict.summary, /Cloud Run already verified/);
 });
+
+// The same front ends under their production host names, over TLS, reached with --connect-to and trusted through
+// --cacert (the emulator's env.sh sets both): the host name alone says the kind, and every fix names real things.
+const tls = () => ({ ...env(), IDCALL_CACERT: fx.creds.files.ca!, IDCALL_CONNECT_TO: fx.emu.connectTo.join(' ') });
+const real = (name: string) => fx.emu.serviceRunUrls[name]![0]!;
+const tlsCases: { name: string; url: () => string; extra?: string[]; credentials?: () => Promise<string>; code: string; kind: string; audienceSource: string; fix?: RegExp }[] = [
+  { name: 'Cloud Run, no invoker role: the fix names the service and its region', url: () => `${real('private')}/`, code: 'INVOKER_DENIED', kind: 'cloud_run', audienceSource: 'origin', fix: /^gcloud run services add-iam-policy-binding private --region=us-central1 --member=serviceAccount:caller@demo-project\.iam\.gserviceaccount\.com --role=roles\/run\.invoker$/ },
+  { name: 'Cloud Functions (1st gen) by its URL alone: the function URL is the audience', url: () => `${real('fn1')}/sub/path`, code: 'OK', kind: 'cloud_functions', audienceSource: 'function_url' },
+  { name: 'Cloud Functions (1st gen) with the host as audience', url: () => real('fn1'), extra: ['--audience', 'https://us-central1-demo-project.cloudfunctions.net'], code: 'AUDIENCE_MISMATCH', kind: 'cloud_functions', audienceSource: 'flag', fix: /--audience https:\/\/us-central1-demo-project\.cloudfunctions\.net\/fn1/ },
+  { name: 'Cloud Functions: no invoker role, named with its region', url: () => real('fn1'), credentials: noAccess, code: 'INVOKER_DENIED', kind: 'cloud_functions', audienceSource: 'function_url', fix: /^gcloud functions add-invoker-policy-binding fn1 --region=us-central1 --member=serviceAccount:no-access@/ },
+  { name: 'App Engine behind IAP: the kind from appspot.com, the App Engine grant', url: () => `${real('iap-app')}/`, extra: ['--audience', '123456789012-iapappengine0000000000000.apps.googleusercontent.com'], credentials: noAccess, code: 'INVOKER_DENIED', kind: 'iap', audienceSource: 'flag', fix: /^gcloud iap web add-iam-policy-binding --resource-type=app-engine --member=serviceAccount:no-access@demo-project\.iam\.gserviceaccount\.com --role=roles\/iap\.httpsResourceAccessor$/ },
+  { name: 'API Gateway by its gateway.dev host', url: () => `${real('gateway')}/`, code: 'AUDIENCE_MISMATCH', kind: 'api_gateway', audienceSource: 'origin', fix: /x-google-audiences/ },
+];
+for (const c of tlsCases) {
+  test(`target kinds over TLS: ${c.name} → ${c.code}`, async () => {
+    const credentials = c.credentials ? await c.credentials() : key();
+    const report = json(await idcall(['call', c.url(), ...(c.extra ?? []), '--json'], { ...tls(), GOOGLE_APPLICATION_CREDENTIALS: credentials }));
+    assert.equal(report.verdict.code, c.code, `${report.verdict.summary}\n${report.verdict.fix}`);
+    assert.equal(report.target.kind, c.kind);
+    assert.equal(report.target.audienceSource, c.audienceSource);
+    if (c.fix) assert.match(report.verdict.fix, c.fix);
+    assert.match(report.steps.find((s: any) => s.id === 'call').details.join('\n'), /connected to 127\.0\.0\.1:\d+ for [\w.-]+:443 \(--connect-to/);
+  });
+}
+
+test('over TLS: without --cacert the emulator\'s certificate is not trusted (TLS_ERROR), and --resolve applies to where --connect-to points, as in curl', async () => {
+  const { IDCALL_CACERT: _drop, ...untrusted } = tls();
+  const refused = json(await idcall(['call', `${real('hello')}/`, '--json'], untrusted));
+  assert.equal(refused.verdict.code, 'TLS_ERROR');
+  const port = /:(\d+)$/.exec(fx.emu.connectTo[0]!)![1];
+  const resolved = json(await idcall(['call', `${real('hello')}/`, '--connect-to', `:443::${port}`, '--resolve', `hello-123456789012.us-central1.run.app:${port}:127.0.0.1`, '--cacert', fx.creds.files.ca!, '--json'], env()));
+  assert.equal(resolved.verdict.code, 'OK');
+});

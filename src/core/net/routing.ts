@@ -15,6 +15,7 @@ export interface ConnectTo {
   host: string;
   /** 0: any port. */
   port: number;
+  /** Empty: the request's own host (then --resolve may still apply, as in curl). */
   connectHost: string;
   /** 0: the request's own port. */
   connectPort: number;
@@ -41,7 +42,7 @@ export function parseResolve(value: string): Resolve {
 export function parseConnectTo(value: string): ConnectTo {
   const m = /^(\[[^\]]*\]|[^:\s]*):(\d{0,5}):(\[[0-9a-fA-F:.]+\]|[^:\s]*):(\d{0,5})$/.exec(value.trim());
   const [port, connectPort] = [Number(m?.[2] || 0), Number(m?.[4] || 0)];
-  if (!m || port > 65535 || connectPort > 65535 || !m[3]) {
+  if (!m || port > 65535 || connectPort > 65535) {
     throw usageError(`--connect-to ${JSON.stringify(value)} is not HOST:PORT:CONNECT_HOST:CONNECT_PORT.`, 'Use curl\'s form, e.g. --connect-to hello-123.us-central1.run.app:443:127.0.0.1:8443');
   }
   return { host: bare(m[1]!), port, connectHost: bare(m[3]!), connectPort };
@@ -51,9 +52,11 @@ export function parseConnectTo(value: string): ConnectTo {
 export function route(routing: Routing, host: string, port: number): { host: string; port: number; via: string } | null {
   const h = bare(host);
   const c = routing.connectTo.find((r) => (!r.host || r.host === h) && (!r.port || r.port === port));
-  if (c) return { host: c.connectHost, port: c.connectPort || port, via: `--connect-to ${c.host}:${c.port || ''}:${c.connectHost}:${c.connectPort || ''}` };
-  const r = routing.resolve.find((x) => x.host === h && x.port === port);
-  return r ? { host: r.address, port, via: `--resolve ${r.host}:${r.port}:${r.address}` } : null;
+  const next = c ? { host: c.connectHost || h, port: c.connectPort || port } : { host: h, port };
+  const r = routing.resolve.find((x) => x.host === next.host && x.port === next.port);
+  const via = [c ? `--connect-to ${c.host}:${c.port || ''}:${c.connectHost}:${c.connectPort || ''}` : '', r ? `--resolve ${r.host}:${r.port}:${r.address}` : ''].filter(Boolean).join(', ');
+  if (!c && !r) return null;
+  return { host: r ? r.address : next.host, port: next.port, via };
 }
 
 /** The trust for TLS: the default store (system roots, NODE_EXTRA_CA_CERTS) plus --cacert's certificates. */
