@@ -13,6 +13,7 @@ import { registerSecret } from '../core/redact.ts';
 import { contextFor, type IO } from './io.ts';
 import { canonicalHeaderName, DEFAULTS, resolveCallSettings, resolveSourceOptions } from '../core/options.ts';
 import { withRouting, withSourceOptions, withTargetKind } from './options.ts';
+import { readCaFile } from './cacert.ts';
 import { styleFor } from './terminal.ts';
 
 // -d @FILE is held in memory to be sent (and replayed on no retry): bounded like every file idcall reads.
@@ -136,16 +137,4 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
     ...(argv.output !== undefined ? { openSink: sinkFor(String(argv.output), io) } : {}),
     ...(ca ? { ca } : {}),
   };
-}
-
-/** --cacert FILE: PEM certificates, read bounded and checked before anything is sent. */
-async function readCaFile(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = (await readBoundedFile(path, 1024 * 1024)).bytes.toString('utf8');
-  } catch (err) {
-    throw new IdcallError('USAGE_ERROR', `--cacert ${path}: ${(err as Error).message}.`, 'Point --cacert (or IDCALL_CACERT) at a PEM file of CA certificates.', { cause: err });
-  }
-  if (!/-----BEGIN CERTIFICATE-----/.test(text)) throw usageError(`--cacert ${path} holds no PEM certificate.`, 'Point --cacert (or IDCALL_CACERT) at a PEM file of CA certificates (-----BEGIN CERTIFICATE-----).');
-  return text;
 }

@@ -10,11 +10,12 @@ import { redact } from '../core/redact.ts';
 import { metadataHostsFrom, parseHostPort } from '../proxy/guards.ts';
 import type { AccessLogEntry } from '../proxy/server.ts';
 import { contextFor, type IO } from './io.ts';
-import { canonicalHeaderName, DEFAULTS, resolveProxySettings, resolveSourceOptions } from '../core/options.ts';
-import { withSourceOptions, withTargetKind } from './options.ts';
+import { canonicalHeaderName, DEFAULTS, resolveProxySettings, resolveSourceOptions, routingOf, setting } from '../core/options.ts';
+import { withRouting, withSourceOptions, withTargetKind } from './options.ts';
+import { readCaFile } from './cacert.ts';
 
 export function proxyBuilder<T>(y: Argv<T>) {
-  return withTargetKind(withSourceOptions(y))
+  return withRouting(withTargetKind(withSourceOptions(y)))
     .option('target', { type: 'string', describe: 'Reverse mode: forward every request to this URL with a token for it' })
     .option('forward', { type: 'boolean', describe: 'Forward mode (HTTP_PROXY sidecar): absolute-form requests for allowed hosts get a token' })
     .option('listen', { type: 'string', describe: `Address to listen on (default ${DEFAULTS.reverseListen} reverse, ${DEFAULTS.forwardListen} forward; IDCALL_LISTEN)` })
@@ -44,6 +45,9 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const allowHosts = (argv['allow-host'] as string[] | undefined) ?? DEFAULT_ALLOW_HOSTS;
   const upgradeHttp = argv['upgrade-http'] !== false;
   const settings = resolveProxySettings(argv, forward);
+  const routing = routingOf(argv);
+  const cacert = setting(argv, 'cacert');
+  const ca = cacert !== undefined ? await readCaFile(cacert) : undefined;
   const { host, port } = parseListen(settings.listen);
   refuseInsecure({ target, forward, upgradeHttp, allowHosts, allowInsecure: Boolean(argv['allow-insecure']) });
   // An exposed forward proxy hands the workload's identity to anyone who reaches it: only with an allowlist.
@@ -85,6 +89,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
       shutdownTimeoutMs: settings.shutdownTimeoutMs,
       upstreamProxy: (origin) => upstreamProxy(origin, io.env, listeningPort),
       h2c: Boolean(argv.h2c),
+      ...(routing.resolve.length || routing.connectTo.length || ca ? { routing: { ...routing, ...(ca ? { ca } : {}) } } : {}),
       ...(format === 'none' ? {} : { onLog: (e: AccessLogEntry) => io.stderr.write(redact(format === 'json' ? JSON.stringify(e) : textLine(e)) + '\n') }),
     }),
   );

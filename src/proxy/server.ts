@@ -17,6 +17,7 @@ import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, o
 import { appendVia, endToEnd, viaNames } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
+import { routedConnector, trustWith, type Routing } from '../core/net/routing.ts';
 import { acceptH2c } from './h2c.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { relay, type Relay } from './relay.ts';
@@ -58,6 +59,8 @@ export interface ProxyOptions {
   shutdownTimeoutMs?: number;
   /** TLS options for upstream connections (tests use a private CA). */
   connect?: AgentType.Options['connect'];
+  /** --resolve, --connect-to and --cacert for the upstreams (HTTP/1.1; h2c upstreams use the system's DNS and trust). */
+  routing?: Routing;
   /** Reverse mode: also accept HTTP/2 cleartext with prior knowledge (gRPC) on the same port. */
   h2c?: boolean;
   /** The HTTP proxy (HTTPS_PROXY/HTTP_PROXY) a request to this upstream goes through, if any. */
@@ -99,7 +102,7 @@ function logPath(target: string): string {
 const CLIENT_CLOSED = Object.assign(new Error('the client closed the connection'), { code: 'EIDCALL_CLIENT_CLOSED' });
 
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const { Agent, ProxyAgent } = await importForModernNode(() => import('../core/net/undici.ts'), 'idcall proxy');
+  const { Agent, ProxyAgent, buildConnector } = await importForModernNode(() => import('../core/net/undici.ts'), 'idcall proxy');
   const metrics = new ProxyMetrics();
   const timeout = options.upstreamTimeoutMs ?? 60_000;
   const metadataHosts = options.metadataHosts ?? [];
@@ -108,7 +111,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const viaName = `idcall-${randomBytes(4).toString('hex')}`;
   const pool = { keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout, connections: 128, pipelining: 1 };
   // Forward mode resolves upstream names through the guard: a name that resolves to the metadata server is refused.
-  const connect = options.mode === 'forward' ? { ...(options.connect as object | undefined), lookup: guardedLookup } : options.connect;
+  const ca = trustWith(options.routing?.ca);
+  const connectOptions = { ...(options.connect as object | undefined), ...(ca ? { ca } : {}), ...(options.mode === 'forward' ? { lookup: guardedLookup } : {}) };
+  // --connect-to / --resolve (a private endpoint, the emulator): the upstream's name stays in Host, SNI and the check.
+  const connect = options.routing ? routedConnector(buildConnector, connectOptions, options.routing) : Object.keys(connectOptions).length ? connectOptions : undefined;
   const agent = new Agent({ ...pool, ...(connect ? { connect } : {}) });
   const viaProxy = new Map<string, Dispatcher>();
   // Decided once per upstream origin: the request path stays a map lookup.
@@ -118,7 +124,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     if (dispatcher) return dispatcher;
     const proxy = options.upstreamProxy?.(new URL(origin));
     if (!proxy) dispatcher = agent;
-    else if (!(dispatcher = viaProxy.get(proxy))) viaProxy.set(proxy, (dispatcher = new ProxyAgent({ ...pool, uri: proxy, ...(options.connect ? { requestTls: options.connect as never } : {}) })));
+    else if (!(dispatcher = viaProxy.get(proxy))) viaProxy.set(proxy, (dispatcher = new ProxyAgent({ ...pool, uri: proxy, ...(options.connect || ca ? { requestTls: { ...(options.connect as object | undefined), ...(ca ? { ca } : {}) } as never } : {}) })));
     if (byOrigin.size < 1000) byOrigin.set(origin, dispatcher);
     return dispatcher;
   };

@@ -7,6 +7,7 @@ import { issuedSecrets } from '../../src/emulator/index.ts';
 import { assertNoSecrets, emulatorFixture } from '../helpers/cli.ts';
 import { allLogs, proxyFor, upstream } from '../helpers/proxy.ts';
 import { eventually, pingThroughUpgrade } from '../helpers/raw.ts';
+import { parseConnectTo } from '../../src/core/net/routing.ts';
 
 const SA = (name: string) => `${name}@demo-project.iam.gserviceaccount.com`;
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
@@ -344,5 +345,19 @@ test('websocket upgrades get the token on the handshake, then bytes flow both wa
     await proxy.close();
     ws.closeAllConnections();
     ws.close();
+  }
+});
+
+test('reverse mode to a production host name through --connect-to and --cacert: Host, SNI and audience stay the real name', async () => {
+  const target = new URL(fx.emu.serviceRunUrls.hello![0]!);
+  const { proxy } = await proxyFor(env(), { mode: 'reverse', target, routing: { connectTo: fx.emu.connectTo.map(parseConnectTo), resolve: [], ca: fx.emu.caPem } });
+  try {
+    const res = await get(`${proxy.url}/over-tls`);
+    assert.equal(res.status, 200, res.body);
+    const echo = JSON.parse(res.body);
+    assert.equal(echo.audience, target.origin);
+    assert.equal(echo.path, '/over-tls');
+  } finally {
+    await proxy.close();
   }
 });

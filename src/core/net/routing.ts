@@ -2,6 +2,7 @@
 // Connect endpoint, an internal load balancer, the emulator) while the URL, Host header, SNI and audience stay the
 // original name. Syntax and meaning are curl's.
 import { getCACertificates, rootCertificates } from 'node:tls';
+import type { buildConnector as BuildConnector } from 'undici';
 import { usageError } from '../errors.ts';
 
 export interface Resolve {
@@ -65,4 +66,20 @@ export function trustWith(extraPem: string | undefined): string[] | undefined {
   // Passing `ca` replaces Node's default trust, so the default (with NODE_EXTRA_CA_CERTS) is passed along with it.
   const base = typeof getCACertificates === 'function' ? getCACertificates('default') : [...rootCertificates];
   return [...base, extraPem];
+}
+
+/**
+ * An undici connector that opens the connection where `routing` says while the Host header, SNI and certificate check
+ * stay the request's host name; `onRouted` hears where each connection went. Used for `call` and the proxy's upstreams.
+ */
+export function routedConnector(build: typeof BuildConnector, options: BuildConnector.BuildOptions, routing: Routing | undefined, onRouted: (via: string) => void = () => {}): BuildConnector.connector {
+  const connector = build(options);
+  if (!routing || (!routing.connectTo.length && !routing.resolve.length)) return connector;
+  return (opts, callback) => {
+    const port = Number(opts.port) || (opts.protocol === 'https:' ? 443 : 80);
+    const routed = route(routing, opts.hostname, port);
+    if (!routed) return connector(opts, callback);
+    onRouted(`connected to ${routed.host}:${routed.port} for ${opts.hostname}:${port} (${routed.via})`);
+    return connector({ ...opts, hostname: routed.host, port: String(routed.port), servername: opts.servername || opts.hostname } as typeof opts, callback);
+  };
 }

@@ -10,7 +10,7 @@ import { IdcallError } from '../errors.ts';
 import { importForModernNode } from '../runtime.ts';
 import { displayProxy } from './proxy-env.ts';
 import { describeNetworkError } from './transport.ts';
-import { route, trustWith, type Routing } from './routing.ts';
+import { routedConnector, trustWith, type Routing } from './routing.ts';
 
 export interface CallOptions {
   url: URL;
@@ -71,16 +71,11 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
   const started = options.monotonic();
   let connectMs: number | undefined;
   const ca = trustWith(options.routing?.ca);
-  const connector = buildConnector({ timeout: options.timeoutMs, ...(ca ? { ca } : {}), ...options.connect });
   let connectedVia: string | undefined;
+  const connector = routedConnector(buildConnector, { timeout: options.timeoutMs, ...(ca ? { ca } : {}), ...options.connect }, options.routing, (via) => (connectedVia = via));
   const timedConnector: buildConnector.connector = (opts, callback) => {
     const t0 = options.monotonic();
-    const port = Number(opts.port) || (opts.protocol === 'https:' ? 443 : 80);
-    const routed = options.routing ? route(options.routing, opts.hostname, port) : null;
-    // The connection goes elsewhere; the Host header, SNI and certificate check stay the URL's host name.
-    if (routed) connectedVia = `connected to ${routed.host}:${routed.port} for ${opts.hostname}:${port} (${routed.via})`;
-    const target = routed ? { ...opts, hostname: routed.host, port: String(routed.port), servername: opts.servername || opts.hostname } : opts;
-    connector(target as typeof opts, (err, socket) => {
+    connector(opts, (err, socket) => {
       connectMs = Math.round(options.monotonic() - t0);
       callback(err as never, socket as never);
     });
