@@ -19,6 +19,13 @@ export function certsEndpoint(state: EmulatorState, _req: IncomingMessage, res: 
   if (url.pathname === '/oauth2/v1/certs') {
     return send(res, 200, JSON.stringify(Object.fromEntries(state.googleKeys.map((k) => [k.kid, k.certificatePem])), null, 2), headers);
   }
+  // IAP's keys for the assertion it passes to apps (§11.4): a PEM map and a JWKS.
+  if (url.pathname === '/iap/verify/public_key') {
+    return send(res, 200, JSON.stringify({ [state.iapKey.kid]: state.iapKey.publicKey.export({ type: 'spki', format: 'pem' }).toString() }, null, 2), headers);
+  }
+  if (url.pathname === '/iap/verify/public_key-jwk') {
+    return send(res, 200, JSON.stringify({ keys: [{ ...state.iapKey.publicKey.export({ format: 'jwk' }), kid: state.iapKey.kid, alg: 'ES256', use: 'sig' }] }, null, 2), headers);
+  }
   if (url.pathname === '/.well-known/openid-configuration') {
     return send(
       res,

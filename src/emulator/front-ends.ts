@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, send } from './http.ts';
 import { audienceAccepted, checkGoogleIdToken, forbiddenPage, gfeHeaders, principalOf, unauthorizedPage, type ServiceIdentity } from './service.ts';
 import type { EmulatorState } from './state.ts';
+import { sign } from 'node:crypto';
+import { numericId } from './keys.ts';
 
 const bearerOf = (header: string | undefined) => (header ? (/^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? '') : undefined);
 
@@ -80,8 +82,23 @@ export function iapHandler(state: EmulatorState, service: ServiceIdentity) {
       const requested = `${service.runUrls[0] ?? service.localUrl}${url.pathname}`;
       return refuse(403, `IAP_App: Access denied for user ${claims.email} requesting ${requested}. If you should have access, contact admin@example.com and include the full text of this message.`);
     }
-    return echo(req, res, url, service, member, claims, { via: fromProxy === bearer ? 'Proxy-Authorization' : 'Authorization', authenticatedUserEmail: `accounts.google.com:${claims.email}`, ...(fromProxy === bearer && fromAuthorization !== undefined ? { applicationAuthorization: 'present' } : {}) }, { server: 'Google Frontend' });
+    state.iapAssertions.set(service.spec.name, iapAssertion(state, service, claims));
+    return echo(req, res, url, service, member, claims, { iapJwtAssertion: 'present', via: fromProxy === bearer ? 'Proxy-Authorization' : 'Authorization', authenticatedUserEmail: `accounts.google.com:${claims.email}`, ...(fromProxy === bearer && fromAuthorization !== undefined ? { applicationAuthorization: 'present' } : {}) }, { server: 'Google Frontend' });
   };
+}
+
+/** The ES256 assertion IAP passes to the app (§11.4): iss cloud.google.com/iap, the resource as aud, 10 minutes. */
+function iapAssertion(state: EmulatorState, service: ServiceIdentity, claims: Record<string, unknown>): string {
+  const iap = service.spec.iap!;
+  const { number, id } = state.scenario.project;
+  const aud =
+    iap.frontEnd === 'app-engine' ? `/projects/${number}/apps/${id}` : iap.frontEnd === 'cloud-run' ? `/projects/${number}/locations/${service.spec.region ?? 'us-central1'}/services/${service.spec.name}` : `/projects/${number}/global/backendServices/${numericId(iap.backendService ?? service.spec.name, 19)}`;
+  const iat = state.now();
+  const header = { alg: 'ES256', kid: state.iapKey.kid, typ: 'JWT' };
+  const payload = { aud, azp: aud, email: claims.email, exp: iat + 600, iat, identity_source: 'GOOGLE', iss: 'https://cloud.google.com/iap', sub: `accounts.google.com:${String(claims.sub)}` };
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  // JWS ES256 signatures are r || s (IEEE P1363), not DER.
+  return `${input}.${sign('sha256', Buffer.from(input), { key: state.iapKey.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 }
 
 /** ESPv2 (§13): a JSON envelope for every refusal, 403 only for the audience, the JWT from Authorization or ?access_token. */
@@ -106,6 +123,19 @@ export function gatewayHandler(state: EmulatorState, service: ServiceIdentity) {
     if (!audiences.includes(String(claims.aud))) return refuse(403, 'Audiences in Jwt are not allowed');
     const member = principalOf(state, claims);
     const userinfo = Buffer.from(JSON.stringify(claims)).toString('base64url');
-    return echo(req, res, url, service, member, claims, { forwardedAuthorization: 'present', userinfoHeader: 'X-Apigateway-Api-Userinfo', userinfoBytes: userinfo.length }, {});
+    const backend = gw.backend ? state.backends.get(gw.backend) : undefined;
+    if (!backend) return echo(req, res, url, service, member, claims, { forwardedAuthorization: 'present', userinfoHeader: 'X-Apigateway-Api-Userinfo', userinfoBytes: userinfo.length }, {});
+    // Backend auth (§13.4): the gateway's own ID token for the backend in Authorization, the caller's moved to
+    // X-Forwarded-Authorization, the verified claims in X-Apigateway-Api-Userinfo.
+    const account = state.findServiceAccount(gw.serviceAccount ?? '');
+    if (!account) return refuse(500, `Token not found for audience: ${backend.runUrls[0]}`);
+    const backendToken = state.signIdToken({ aud: backend.runUrls[0], azp: account.uniqueId, email: account.spec.email, email_verified: true, sub: account.uniqueId });
+    const body = await readBody(req);
+    const answer = await fetch(new URL(url.pathname + url.search, backend.localUrl), {
+      method: req.method ?? 'GET',
+      headers: { authorization: `Bearer ${backendToken}`, 'x-forwarded-authorization': String(req.headers.authorization ?? ''), 'x-apigateway-api-userinfo': userinfo, ...(req.headers['content-type'] ? { 'content-type': String(req.headers['content-type']) } : {}) },
+      ...(body && req.method !== 'GET' && req.method !== 'HEAD' ? { body } : {}),
+    });
+    return send(res, answer.status, await answer.text(), { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
   };
 }

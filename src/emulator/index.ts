@@ -86,6 +86,7 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
       servers.push(server);
       identity.localUrl = server.url;
       identities.push(identity);
+      state.backends.set(spec.name, identity);
       services[spec.name] = server.url;
       serviceRunUrls[spec.name] = identity.runUrls;
     }

@@ -83,6 +83,10 @@ export interface GatewaySpec {
   serviceName?: string;
   /** The gateway's host name, e.g. my-gateway-abc123.uc.gateway.dev. */
   host?: string;
+  /** A service of the scenario the gateway calls with backend auth (x-google-backend); without one it echoes. */
+  backend?: string;
+  /** The gateway's service account (--backend-auth-service-account), whose ID token the backend sees. */
+  serviceAccount?: string;
 }
 
 export interface ServiceSpec {
@@ -203,7 +207,7 @@ export function defaultScenario(): Scenario {
         iap: { frontEnd: 'backend-service', clientId: '369001918367-googlemanaged00000000000000.apps.googleusercontent.com', googleManagedClient: true, backendService: 'web-backend', host: 'app.example.com' },
         bindings: [{ role: 'roles/iap.httpsResourceAccessor', members: [`serviceAccount:${sa('caller')}`] }],
       },
-      { name: 'gateway', kind: 'api_gateway', gateway: { serviceName: `hello-api-0a1b2c3d4e5f6.apigateway.${project.id}.cloud.goog`, host: 'hello-gateway-0a1b2c3d.uc.gateway.dev' } },
+      { name: 'gateway', kind: 'api_gateway', gateway: { serviceName: `hello-api-0a1b2c3d4e5f6.apigateway.${project.id}.cloud.goog`, host: 'hello-gateway-0a1b2c3d.uc.gateway.dev', backend: 'hello', serviceAccount: sa('runtime') } },
     ],
     metadata: { serviceAccount: sa('runtime'), instanceName: 'demo-vm', zone: 'us-central1-c' },
     faults: [],

@@ -104,6 +104,9 @@ function cloudRunHandler(state: EmulatorState, service: ServiceIdentity) {
         audience: claims.aud,
         via: req.headers['x-serverless-authorization'] ? 'X-Serverless-Authorization' : 'Authorization',
         ...(req.headers['x-serverless-authorization'] && req.headers.authorization ? { applicationAuthorization: 'present' } : {}),
+        // What the container receives in place of the token Cloud Run verified: its signature removed (§16.2).
+        forwardedToken: `${bearer.split('.').slice(0, 2).join('.')}.SIGNATURE_REMOVED_BY_GOOGLE`,
+        ...(req.headers['x-forwarded-authorization'] ? { forwardedAuthorization: 'present' } : {}),
         bodyBytes: Buffer.byteLength(body),
       }),
       { ...gfe, 'content-type': 'application/json' },

@@ -1,5 +1,6 @@
 // What the emulated Google remembers: keys, issued tokens, IAM policies, and a request log.
 import { generateSigningKey, numericId, randomToken, signJwt, type SigningKey } from './keys.ts';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import {
   ADC_CLIENT_ID,
   ADC_CLIENT_SECRET,
@@ -67,6 +68,11 @@ export class EmulatorState {
   readonly switches: Required<Switches>;
   /** Google's ID-token signing keys; [0] signs, the others are still published (rotation). */
   googleKeys: SigningKey[];
+  iapKey: { kid: string; privateKey: KeyObject; publicKey: KeyObject };
+  /** The last x-goog-iap-jwt-assertion IAP sent each app (by service name): what an app behind IAP verifies. */
+  iapAssertions = new Map<string, string>();
+  /** Services by name, for a gateway's backend calls: their local URL and production URLs. */
+  backends = new Map<string, { localUrl: string; runUrls: string[] }>();
   /** The external identity provider the workload-identity pool trusts (a CI system, another cloud). */
   readonly externalIdpKey: SigningKey;
   readonly serviceAccounts = new Map<string, ServiceAccount>();
@@ -85,6 +91,9 @@ export class EmulatorState {
     this.clock = clock;
     this.googleKeys = [generateSigningKey('accounts.google.com'), generateSigningKey('accounts.google.com')];
     this.externalIdpKey = generateSigningKey('external-idp.example');
+    // IAP signs what it passes to the app with ES256 keys of its own, a 6-character kid (§11.4).
+    const iap = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    this.iapKey = { kid: randomBytes(4).toString('base64url').slice(0, 6), privateKey: iap.privateKey, publicKey: iap.publicKey };
     for (const spec of scenario.serviceAccounts) this.addServiceAccount(spec);
     for (const spec of scenario.users) this.addUser(spec);
     this.faults = scenario.faults.map((f) => ({ ...f, used: 0 }));

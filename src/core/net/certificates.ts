@@ -47,7 +47,8 @@ function spkiOf(key: KeyObject): x509.SubjectPublicKeyInfo {
 
 function serial(): ArrayBuffer {
   const bytes = randomBytes(16);
-  bytes[0]! &= 0x7f; // a positive INTEGER
+  // A positive INTEGER with no leading zero octet (DER is minimal: a 0x00 first byte would be illegal padding).
+  bytes[0] = (bytes[0]! & 0x7f) | 0x40;
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + 16) as ArrayBuffer;
 }
 
