@@ -17,6 +17,7 @@ import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, o
 import { appendVia, endToEnd, viaNames } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
+import { DEFAULTS } from '../core/options.ts';
 import { routedConnector, trustWith, type Routing } from '../core/net/routing.ts';
 import { acceptH2c } from './h2c.ts';
 import { ProxyMetrics } from './metrics.ts';
@@ -104,7 +105,7 @@ const CLIENT_CLOSED = Object.assign(new Error('the client closed the connection'
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { Agent, ProxyAgent, buildConnector } = await importForModernNode(() => import('../core/net/undici.ts'), 'idcall proxy');
   const metrics = new ProxyMetrics();
-  const timeout = options.upstreamTimeoutMs ?? 60_000;
+  const timeout = options.upstreamTimeoutMs ?? DEFAULTS.upstreamTimeoutMs;
   const metadataHosts = options.metadataHosts ?? [];
   const allowOrigins = options.allowOrigins ?? [];
   // This instance's name in Via: a request that already carries it has come round a loop.
@@ -373,7 +374,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.closeIdleConnections();
         let timer: NodeJS.Timeout | undefined;
         // Not unref'd: this wait is what keeps a shutting-down process alive until its requests are done.
-        const limit = new Promise((resolve) => (timer = setTimeout(resolve, options.shutdownTimeoutMs ?? 10_000)));
+        const limit = new Promise((resolve) => (timer = setTimeout(resolve, options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs)));
         await Promise.race([Promise.allSettled([...inflight]), limit]);
         clearTimeout(timer);
         server.closeAllConnections();

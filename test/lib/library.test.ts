@@ -87,3 +87,17 @@ test('diagnose returns the same report as `idcall call --json`', async () => {
   assert.deepEqual(report.steps.map((s) => [s.id, s.status]), cli.steps.map((s: { id: string; status: string }) => [s.id, s.status]));
   assert.ok(!JSON.stringify(report).includes('eyJhbGci'), 'no raw token in the report');
 });
+
+test('idTokenFetch: a cloudfunctions.net URL gets a token for its function URL, as `idcall call` mints', async () => {
+  const seen: string[] = [];
+  const capture: typeof fetch = async (input) => {
+    const request = input instanceof Request ? input : new Request(input);
+    seen.push(request.headers.get('authorization') ?? '');
+    return new Response('ok');
+  };
+  const fetchWithToken = idTokenFetch({ env: env(), fetch: capture });
+  await fetchWithToken('https://us-central1-demo-project.cloudfunctions.net/orders/v1/list?x=1');
+  await fetchWithToken('https://hello-123456789012.us-central1.run.app/v1/list');
+  const auds = seen.map((h) => JSON.parse(Buffer.from(h.slice('Bearer '.length).split('.')[1]!, 'base64url').toString()).aud);
+  assert.deepEqual(auds, ['https://us-central1-demo-project.cloudfunctions.net/orders', 'https://hello-123456789012.us-central1.run.app']);
+});

@@ -38,6 +38,10 @@ export const idToken: DoctorCheck = async (ctx, options, { resolved, gcloud, exc
     const m = await runMint(ctx, resolved, audience, iap ? { ...options, includeEmail: true, format: 'full' } : options);
     // A user's own token cannot carry the audience asked for: `token --audience` fails there, so doctor fails too.
     const user = m.minted.userToken && options.audience !== undefined;
+    // IAP needs the email claim: the same rule as `token` and `inspect --target-kind iap`.
+    if (iap && !user && typeof decodeJwtClaims(m.minted.token)?.email !== 'string') {
+      return { checks: [check('id-token', 'fail', `the ID token for ${audience} has no email claim, which IAP requires`, { durationMs: m.step.durationMs, code: 'EMAIL_CLAIM_MISSING', fix: 'Mint it with the email claim (includeEmail; metadata format=full); idcall asks for it for IAP targets, so the source in use ignored the request.' })], found: { exchanges: [...exchanges, ...m.minted.exchanges] } };
+    }
     const checks: Check[] = [
       check('id-token', user ? 'fail' : 'ok', user ? `${m.minted.principal ?? 'This user'} is a user account: Google issues a user's ID token for the OAuth client, never for ${audience}` : `${m.step.summary}${options.audience === undefined ? ' (probe with gcloud\'s default audience: generateIdToken is allowed)' : ''}`, {
         durationMs: m.step.durationMs,
