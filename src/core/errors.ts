@@ -28,6 +28,7 @@ export const CAUSE_CODES = [
   'TOKEN_NOT_SEEN',
   'EMAIL_CLAIM_MISSING',
   'ISSUER_NOT_ACCEPTED',
+  'SCOPE_INSUFFICIENT',
   'INTERNAL_ERROR',
 ] as const;
 
@@ -70,6 +71,7 @@ export function exitCodeFor(code: CauseCode, side?: 'credential' | 'target'): nu
     case 'FEDERATION_FAILED':
     case 'METADATA_ERROR':
     case 'TOKEN_ENDPOINT_ERROR':
+    case 'SCOPE_INSUFFICIENT':
       return 3;
     case 'USER_TOKEN_AUDIENCE':
     case 'AUDIENCE_MISMATCH':

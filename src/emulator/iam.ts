@@ -4,6 +4,8 @@ import { apiError, apiJson, readBody } from './http.ts';
 import type { AccessTokenGrant, EmulatorState, ServiceAccount } from './state.ts';
 
 const SERVICE = 'iamcredentials.googleapis.com';
+const IAM_SCOPES = ['https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/iam'];
+const OIDC_SCOPES = ['openid', 'email', 'profile'];
 const UNAUTHENTICATED_TAIL = 'Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.';
 
 const PERMISSION_ROLES: Record<string, string[]> = {
@@ -27,6 +29,13 @@ export async function iamEndpoint(state: EmulatorState, req: IncomingMessage, re
 
   const caller = authenticate(state, req.headers.authorization, rpc);
   if ('error' in caller) return apiError(res, 401, 'UNAUTHENTICATED', caller.error, [caller.detail]);
+  // The caller's token must carry cloud-platform or iam (§15.1): a VM with default access scopes has neither.
+  // Federated (STS) tokens are scoped by the exchange, which asks for cloud-platform.
+  if (!caller.grant.scopes.some((s) => IAM_SCOPES.includes(s))) {
+    return apiError(res, 403, 'PERMISSION_DENIED', 'Request had insufficient authentication scopes.', [
+      { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT', domain: 'googleapis.com', metadata: { service: SERVICE, method: rpc } },
+    ]);
+  }
 
   let body: Record<string, unknown>;
   try {
@@ -63,7 +72,8 @@ export async function iamEndpoint(state: EmulatorState, req: IncomingMessage, re
   }
 
   const scopes = body.scope;
-  if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => typeof s === 'string' && /^https:\/\/www\.googleapis\.com\/auth\//.test(s))) {
+  // Any https://www.googleapis.com/auth/… scope, and the short OpenID names gcloud sends (openid, email, profile; §15.2).
+  if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => typeof s === 'string' && (/^https:\/\/www\.googleapis\.com\/auth\/[\w.-]+$/.test(s) || OIDC_SCOPES.includes(s)))) {
     return apiError(res, 400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.');
   }
   const lifetime = body.lifetime === undefined ? 3600 : /^(\d+)(\.\d+)?s$/.exec(String(body.lifetime))?.[1];

@@ -38,7 +38,9 @@ export function metadataHandler(state: EmulatorState) {
     const zone = metadata.zone ?? 'us-central1-c';
     const instanceId = metadata.instanceId ?? '4570452845155348778';
     const instanceName = metadata.instanceName ?? 'emulated-instance';
-    const accountInfo = sa ? { aliases: ['default'], email: sa.spec.email, scopes: [CLOUD_PLATFORM] } : undefined;
+    // The instance's access scopes (gcloud compute instances create --scopes): cloud-platform unless the scenario says.
+    const instanceScopes = state.scenario.metadata.scopes ?? [CLOUD_PLATFORM];
+    const accountInfo = sa ? { aliases: ['default'], email: sa.spec.email, scopes: instanceScopes } : undefined;
 
     if (path === 'project/project-id') return text(200, project.id);
     if (path === 'project/numeric-project-id') return text(200, project.number);
@@ -88,9 +90,10 @@ export function metadataHandler(state: EmulatorState) {
       case 'aliases':
         return text(200, 'default');
       case 'scopes':
-        return text(200, CLOUD_PLATFORM);
+        return text(200, instanceScopes.join('\n'));
       case 'token': {
-        const scopes = url.searchParams.get('scopes')?.split(',').filter(Boolean) ?? [CLOUD_PLATFORM];
+        // A scopes parameter narrows what the token may do (never widens it past the instance's).
+        const scopes = url.searchParams.get('scopes')?.split(',').filter((s) => instanceScopes.includes(s)) ?? instanceScopes;
         const { token, expiresIn } = state.issueAccessToken({ member: `serviceAccount:${sa.spec.email}`, email: sa.spec.email, scopes });
         return json({ access_token: token, expires_in: expiresIn - 1, token_type: 'Bearer' });
       }

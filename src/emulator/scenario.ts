@@ -131,6 +131,8 @@ export interface MetadataSpec {
   instanceId?: string;
   zone?: string;
   universeDomain?: string | null;
+  /** The instance's access scopes; default cloud-platform. A VM with default scopes has no cloud-platform (§15.1). */
+  scopes?: string[];
   port?: number;
 }
 

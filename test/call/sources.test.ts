@@ -184,3 +184,23 @@ test('call: --output writes the whole body to a file and the report says so', as
   const { readFile } = await import('node:fs/promises');
   assert.equal(JSON.parse(await readFile(out, 'utf8')).service, 'hello');
 });
+
+test('call: a VM whose access scopes lack cloud-platform cannot impersonate: SCOPE_INSUFFICIENT (exit 3) with the instance fix', async () => {
+  const { startEmulator, defaultScenario } = await import('../../src/emulator/index.ts');
+  const scenario = defaultScenario();
+  // Compute Engine's default access scopes: no cloud-platform.
+  scenario.metadata.scopes = ['https://www.googleapis.com/auth/devstorage.read_only', 'https://www.googleapis.com/auth/logging.write'];
+  const vm = await startEmulator(scenario);
+  try {
+    vm.grant({ kind: 'serviceAccount', name: 'invoker@demo-project.iam.gserviceaccount.com' }, 'roles/iam.serviceAccountTokenCreator', 'serviceAccount:runtime@demo-project.iam.gserviceaccount.com');
+    const e = cleanEnv(fx.dir.path, { GCE_METADATA_HOST: vm.urls.metadataHost, IDCALL_IAM_URL: vm.urls.iam, IDCALL_CERTS_URL: vm.urls.jwks });
+    const result = await idcall(['call', `${vm.urls.services.hello}/`, '--impersonate-service-account', 'invoker@demo-project.iam.gserviceaccount.com', '--json'], e);
+    const report = json(result);
+    assert.equal(report.verdict.code, 'SCOPE_INSUFFICIENT');
+    assert.equal(result.code, 3);
+    assert.match(report.verdict.fix, /gcloud compute instances set-service-account INSTANCE --zone=ZONE --service-account=runtime@demo-project\.iam\.gserviceaccount\.com --scopes=cloud-platform/);
+    // gcloud's own default impersonation scopes (openid, userinfo.email, cloud-platform, …) are accepted (§15.2).
+  } finally {
+    await vm.close();
+  }
+});

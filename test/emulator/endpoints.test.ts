@@ -205,6 +205,25 @@ test('iam: generateAccessToken → {accessToken, expireTime} without fractional 
   assert.match(body.accessToken!, /^ya29\./);
 });
 
+test('iam: generateAccessToken accepts the scopes gcloud sends when impersonating (openid, userinfo.email, …; §15.2)', async () => {
+  const gcloudScopes = ['openid', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/appengine.admin', 'https://www.googleapis.com/auth/sqlservice.login', 'https://www.googleapis.com/auth/compute'];
+  const res = await iam(SA('invoker'), 'generateAccessToken', await userAccessToken('alice@example.com'), { delegates: [], scope: gcloudScopes, lifetime: '3600s' });
+  assert.equal(res.status, 200, await res.clone().text());
+  const short = await iam(SA('invoker'), 'generateAccessToken', await userAccessToken('alice@example.com'), { scope: ['email', 'profile', 'https://www.googleapis.com/auth/cloud-platform'] });
+  assert.equal(short.status, 200);
+});
+
+test('iam: a caller token without cloud-platform or iam scope → 403 ACCESS_TOKEN_SCOPE_INSUFFICIENT (§15.1)', async () => {
+  const { token } = emu.state.issueAccessToken({ member: `user:alice@example.com`, email: 'alice@example.com', scopes: ['https://www.googleapis.com/auth/devstorage.read_only'] });
+  const res = await iam(SA('invoker'), 'generateIdToken', token, { audience: 'https://svc.example' });
+  assert.equal(res.status, 403);
+  const body = (await res.json()) as { error: { message: string; status: string; details: { reason: string; metadata: { method: string } }[] } };
+  assert.equal(body.error.message, 'Request had insufficient authentication scopes.');
+  assert.equal(body.error.status, 'PERMISSION_DENIED');
+  assert.equal(body.error.details[0]!.reason, 'ACCESS_TOKEN_SCOPE_INSUFFICIENT');
+  assert.equal(body.error.details[0]!.metadata.method, 'google.iam.credentials.v1.IAMCredentials.GenerateIdToken');
+});
+
 const iamErrors: { name: string; sa: string; method: string; bearer: () => Promise<string | null>; body: object; status: number; apiStatus: string; message: RegExp; reason?: string }[] = [
   { name: 'caller without token creator (id token)', sa: SA('no-access'), method: 'generateIdToken', bearer: () => userAccessToken('alice@example.com'), body: { audience: 'x' }, status: 403, apiStatus: 'PERMISSION_DENIED', message: /^Permission 'iam\.serviceAccounts\.getOpenIdToken' denied on resource \(or it may not exist\)\.$/, reason: 'IAM_PERMISSION_DENIED' },
   { name: 'caller without token creator (access token)', sa: SA('no-access'), method: 'generateAccessToken', bearer: () => userAccessToken('alice@example.com'), body: { scope: ['https://www.googleapis.com/auth/cloud-platform'] }, status: 403, apiStatus: 'PERMISSION_DENIED', message: /getAccessToken' denied/ },

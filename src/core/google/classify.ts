@@ -91,6 +91,14 @@ export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange |
       break;
     }
     case 'iam': {
+      // The source's access token lacks cloud-platform (a VM with default access scopes): no grant fixes that (§15.1).
+      if (status === 403 && g?.subtype === 'ACCESS_TOKEN_SCOPE_INSUFFICIENT') {
+        return wrap(
+          'SCOPE_INSUFFICIENT',
+          `IAM Credentials refused ${who?.caller ?? 'the source credential'}'s access token: it lacks the cloud-platform (or iam) scope (${google}).`,
+          `The token needs https://www.googleapis.com/auth/cloud-platform. On a Compute Engine VM, access scopes are set on the instance: stop it, then gcloud compute instances set-service-account INSTANCE --zone=ZONE --service-account=${who?.caller ?? 'SA_EMAIL'} --scopes=cloud-platform, and start it again (on GKE, the node pool's --scopes). Elsewhere, mint the source token with that scope.`,
+        );
+      }
       if (status === 403 || status === 404) {
         const member = who?.caller ? memberOf(who.caller) : 'PRINCIPAL';
         if (who?.delegates?.length) {
