@@ -114,9 +114,11 @@ export interface Switches {
   acceptTrailingSlashAudience?: boolean;
   /** Accept ID tokens whose aud is the gcloud CLI client id (`gcloud auth print-identity-token` without --audiences). */
   acceptGcloudClientIdAudience?: boolean;
+  /** The same for service-account tokens (a VM's `gcloud auth print-identity-token`): unconfirmed (§7.1), default off. */
+  acceptGcloudClientIdAudienceFromServiceAccounts?: boolean;
   /** Accept user ID tokens whose aud is the ADC login client id (reported to work by cloud-run-proxy users). */
   acceptAdcClientIdAudience?: boolean;
-  /** Include email/email_verified in metadata ID tokens with format=standard (unconfirmed at Google). */
+  /** Include email/email_verified in metadata ID tokens with format=standard: GCE does not (§14.2); Cloud Run may (unconfirmed). */
   emailInStandardMetadataToken?: boolean;
   /** Lifetime of every issued token in seconds (Google: 3600). */
   tokenLifetimeSeconds?: number;
@@ -158,8 +160,10 @@ export const DEFAULT_SWITCHES: Required<Switches> = {
   accessTokenStatus: 401,
   acceptTrailingSlashAudience: false,
   acceptGcloudClientIdAudience: true,
+  acceptGcloudClientIdAudienceFromServiceAccounts: false,
   acceptAdcClientIdAudience: true,
-  emailInStandardMetadataToken: true,
+  // GCE's format=standard tokens have no email (§14.2); Cloud Run's may (unconfirmed): a switch, off as on GCE.
+  emailInStandardMetadataToken: false,
   tokenLifetimeSeconds: 3600,
   clockOffsetSeconds: 0,
 };

@@ -127,8 +127,9 @@ export function audienceAccepted(state: EmulatorState, service: ServiceIdentity,
   const own = [service.localUrl, ...(service.spec.kind === 'function' ? [`${service.localUrl}/${service.spec.name}`] : []), ...service.runUrls, ...(service.spec.customAudiences ?? [])];
   if (own.includes(aud)) return true;
   if (state.switches.acceptTrailingSlashAudience && aud.endsWith('/') && own.includes(aud.slice(0, -1))) return true;
-  // gcloud's own client id: what `gcloud auth print-identity-token` uses without --audiences, for users and service accounts.
-  if (aud === GCLOUD_CLIENT_ID && state.switches.acceptGcloudClientIdAudience) return true;
+  // gcloud's own client id: what `gcloud auth print-identity-token` uses without --audiences. Google's evidence is for
+  // user tokens (§7.1); a service account's such token passing is a tutorial's claim, so it has its own switch, off.
+  if (aud === GCLOUD_CLIENT_ID && (member.startsWith('user:') ? state.switches.acceptGcloudClientIdAudience : state.switches.acceptGcloudClientIdAudienceFromServiceAccounts)) return true;
   if (member.startsWith('user:') && aud === ADC_CLIENT_ID && state.switches.acceptAdcClientIdAudience) return true;
   return false;
 }

@@ -204,3 +204,12 @@ test('emulator fidelity: Cloud Run hands the container the token with its signat
   assert.equal(inspected.verdict.code, 'SIGNATURE_UNVERIFIED');
   assert.match(inspected.verdict.summary, /Cloud Run already verified/);
 });
+
+test('emulator and inspect agree on gcloud\'s default audience from a service account: refused by both by default', async () => {
+  const token = (await idcall(['token'], env(), {}, { tokenAllowedOn: 'stdout' })).stdout.trim();
+  assert.equal(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).aud, '32555940559.apps.googleusercontent.com');
+  const answer = await fetch(`${local('hello')}/`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(answer.status, 401, 'the emulated service refuses it');
+  const inspected = json(await idcall(['inspect', token, '--audience', real('hello'), '--json'], env()));
+  assert.equal(inspected.verdict.code, 'AUDIENCE_MISMATCH', 'and so does inspect');
+});

@@ -76,6 +76,8 @@ test('metadata: identity with an audience holding ? and &, format standard and f
   const standard = claims(await (await md(`instance/service-accounts/default/identity?audience=x&format=standard`)).text());
   assert.equal(standard.google, undefined);
   assert.equal(standard.sub, standard.azp);
+  assert.equal(standard.email, undefined, 'GCE leaves email out of format=standard tokens (§14.2)');
+  assert.equal(standard.email_verified, undefined);
 });
 
 test('metadata: token is {access_token, expires_in, token_type}', async () => {
@@ -166,7 +168,7 @@ test('token: refresh grant → access token, scope, and an id_token for the OAut
 });
 
 test('tokeninfo: id_token claims are strings; bad tokens get Invalid Value', async () => {
-  const idToken = await (await md('instance/service-accounts/default/identity?audience=x')).text();
+  const idToken = await (await md('instance/service-accounts/default/identity?audience=x&format=full')).text();
   const good = (await (await fetch(`${emu.urls.tokeninfo}?id_token=${idToken}`)).json()) as Record<string, unknown>;
   assert.equal(good.email_verified, 'true');
   assert.equal(typeof good.exp, 'string');

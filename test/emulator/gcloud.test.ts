@@ -37,7 +37,11 @@ test('gcloud auth print-identity-token on the metadata server (GCE_METADATA_ROOT
   const { stdout } = await run('gcloud', ['auth', 'print-identity-token', '--audiences=https://svc.example'], { env, timeout: 30_000 });
   const c = claims(stdout.trim());
   assert.equal(c.aud, 'https://svc.example');
-  assert.equal(c.email, 'runtime@demo-project.iam.gserviceaccount.com');
+  // gcloud asks for --token-format=standard by default: on GCE such a token has no email (§14.2).
+  assert.equal(c.email, undefined);
+  const full = claims((await run('gcloud', ['auth', 'print-identity-token', '--audiences=https://svc.example', '--token-format=full'], { env, timeout: 30_000 })).stdout.trim());
+  assert.equal(full.email, 'runtime@demo-project.iam.gserviceaccount.com');
+  assert.equal(full.google.compute_engine.project_id, 'demo-project');
 });
 
 test('idcall call --source gcloud uses gcloud\'s own token and says it is not an ADC source', { skip }, async () => {
