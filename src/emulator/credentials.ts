@@ -1,6 +1,8 @@
 // `--write-credentials DIR`: one ready credential file per ADC type, each pointing at this emulator.
 import { join } from 'node:path';
 import { privateDirectory, writePrivateFile } from './private-files.ts';
+import { writeGcloudStore, type StoredAccount } from './gcloud-store.ts';
+import { GCLOUD_CLIENT_ID } from './scenario.ts';
 import type { EmulatorState } from './state.ts';
 import type { EmulatorUrls } from './index.ts';
 
@@ -91,6 +93,22 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
     await write('active_config', 'default', gcloudDir);
     await write('config_default', `[core]\naccount = ${user.spec.email}\nproject = ${project.id}\n`, join(gcloudDir, 'configurations'));
     await write('application_default_credentials.json', authorizedUser, gcloudDir);
+    // The login itself: the user (active) and the key's service account, with a cached access token for the user.
+    // `gcloud auth login` is a second refresh token, for gcloud's own OAuth client (ADC's is another client's).
+    const cli = state.addUser(user.spec, GCLOUD_CLIENT_ID);
+    const { token: userToken, expiresIn } = state.issueAccessToken({ member: `user:${user.spec.email}`, email: user.spec.email, clientId: cli.clientId, scopes: ['openid', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/cloud-platform'] }, 'ya29.a0');
+    const stored: StoredAccount[] = [
+      {
+        account: user.spec.email,
+        credential: { client_id: cli.clientId, client_secret: cli.clientSecret, refresh_token: cli.refreshToken, revoke_uri: 'https://oauth2.googleapis.com/revoke', scopes: ['openid', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/appengine.admin', 'https://www.googleapis.com/auth/sqlservice.login', 'https://www.googleapis.com/auth/compute', 'https://www.googleapis.com/auth/accounts.reauth'], token_uri: urls.token, type: 'authorized_user', universe_domain: 'googleapis.com' },
+        accessToken: { token: userToken, expiresAt: state.nowMs() + expiresIn * 1000 },
+      },
+    ];
+    if (keyed && key) {
+      const k = serviceAccountKeyFile(state, urls, keyed.spec.email, keyed.keys.indexOf(key));
+      stored.push({ account: keyed.spec.email, credential: { client_email: k.client_email, client_id: k.client_id, private_key: k.private_key, private_key_id: k.private_key_id, project_id: k.project_id, token_uri: k.token_uri, type: 'service_account', universe_domain: 'googleapis.com' } });
+    }
+    await writeGcloudStore(gcloudDir, stored);
     files.gcloudConfig = gcloudDir;
   }
 
@@ -125,6 +143,8 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
     IDCALL_IAM_URL: urls.iam,
     IDCALL_STS_URL: urls.sts,
     CLOUDSDK_AUTH_TOKEN_HOST: urls.token,
+    // gcloud's impersonation (--impersonate-service-account) calls IAM Credentials at this override.
+    CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS: `${urls.iam}/`,
     ...(files.gcloudConfig ? { CLOUDSDK_CONFIG: files.gcloudConfig } : {}),
     // https://hello-….run.app and the other real host names reach the emulator's TLS front door, verified by its CA.
     ...(frontDoor && files.ca ? { IDCALL_CACERT: files.ca, IDCALL_CONNECT_TO: frontDoor.connectTo.join(' ') } : {}),

@@ -8,7 +8,8 @@ import { OAUTH_TOKEN_AUDIENCE, type EmulatorState } from './state.ts';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const SHORT_LIVED =
   'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values and use a clock with skew to account for clock differences between systems.';
-const USER_SCOPES = ['openid', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/sqlservice.login'];
+// What a gcloud login consents to (gcloud's CLOUDSDK_SCOPES plus reauth): a refresh may ask for any of them.
+const USER_SCOPES = ['openid', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/appengine.admin', 'https://www.googleapis.com/auth/sqlservice.login', 'https://www.googleapis.com/auth/compute', 'https://www.googleapis.com/auth/accounts.reauth'];
 
 export async function tokenEndpoint(state: EmulatorState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'Method Not Allowed');

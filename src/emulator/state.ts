@@ -121,8 +121,9 @@ export class EmulatorState {
     return account;
   }
 
-  addUser(spec: UserSpec): User {
-    const clientId = spec.clientId ?? ADC_CLIENT_ID;
+  /** A refresh token for the user at an OAuth client: the scenario's (ADC login by default), or gcloud's for a CLI login. */
+  addUser(spec: UserSpec, client?: string): User {
+    const clientId = client ?? spec.clientId ?? ADC_CLIENT_ID;
     const clientSecret = clientId === ADC_CLIENT_ID ? ADC_CLIENT_SECRET : clientId === GCLOUD_CLIENT_ID ? GCLOUD_CLIENT_SECRET : randomToken('GOCSPX-', 18);
     const user: User = { spec, sub: numericId(spec.email), clientId, clientSecret, refreshToken: randomToken('1//0e', 60) };
     this.users.set(user.refreshToken, user);
