@@ -126,7 +126,10 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
     } else data = Buffer.from(rawData);
   }
   const settings = resolveCallSettings(argv, data !== undefined);
-  const ca = settings.cacert !== undefined ? await readCaFile(settings.cacert) : undefined;
+  // NODE_EXTRA_CA_CERTS works for the process that starts with it; an environment handed in (tests, an embedding
+  // program) is honoured the same way.
+  const extra = io.env.NODE_EXTRA_CA_CERTS && io.env.NODE_EXTRA_CA_CERTS !== process.env.NODE_EXTRA_CA_CERTS ? await readCaFile(io.env.NODE_EXTRA_CA_CERTS).catch(() => undefined) : undefined;
+  const ca = [settings.cacert !== undefined ? await readCaFile(settings.cacert) : undefined, extra].filter(Boolean).join('\n') || undefined;
   // A URL mistake is one usage line before anything runs, not a table of skipped steps.
   refusePlainHttp(parseTargetUrl(settings.url, settings.audience).url, settings.allowInsecure);
   return {

@@ -18,9 +18,13 @@ export interface WrittenCredentials {
     gcloudConfig?: string;
     /** The emulator CA's certificate (IDCALL_CACERT): trust it to call the emulated services under their real names. */
     ca?: string;
+    /** Credential files with Google's real URLs, for the proxy environment (google-env.sh). */
+    google?: string;
   };
   /** Environment to export so that idcall and Google's libraries talk to the emulator. */
   env: Record<string, string>;
+  /** The proxy environment (google-env.sh): unmodified clients reach the emulator under Google's host names. */
+  googleEnv?: Record<string, string>;
 }
 
 /** A service-account key file for one key of one account (deleted and disabled keys included, for failure tests). */
@@ -59,8 +63,17 @@ export function authorizedUserFile(state: EmulatorState, urls: EmulatorUrls, ema
   };
 }
 
-/** `frontDoor`: the CA certificate and --connect-to entries of the real-hostname TLS listener. */
-export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls, dir: string, frontDoor?: { caPem: string; connectTo: string[] }): Promise<WrittenCredentials> {
+/** Google's own URLs, for the credential files of the proxy environment (google/): no rewrite of any endpoint. */
+function googleUrls(urls: EmulatorUrls): EmulatorUrls {
+  return { ...urls, token: 'https://oauth2.googleapis.com/token', iam: 'https://iamcredentials.googleapis.com', sts: 'https://sts.googleapis.com/v1/token', jwks: 'https://www.googleapis.com/oauth2/v3/certs', pemCerts: 'https://www.googleapis.com/oauth2/v1/certs', tokeninfo: 'https://oauth2.googleapis.com/tokeninfo' };
+}
+
+/**
+ * `frontDoor`: the CA certificate, the --connect-to entries of the real-hostname TLS listener, and the proxy for
+ * Google's host names. With a proxy, DIR/google/ gets credential files carrying Google's real URLs and
+ * DIR/google-env.sh the environment unmodified clients need: proxy, CA and metadata variables, nothing else.
+ */
+export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls, dir: string, frontDoor?: { caPem: string; connectTo: string[]; proxyUrl?: string }, options: { envFile?: boolean } = {}): Promise<WrittenCredentials> {
   await privateDirectory(dir, { top: true });
   const files: WrittenCredentials['files'] = {};
   const write = (name: string, content: object | string, inDir = dir) => writePrivateFile(inDir, name, typeof content === 'string' ? content : JSON.stringify(content, null, 2) + '\n');
@@ -151,7 +164,30 @@ export async function writeCredentials(state: EmulatorState, urls: EmulatorUrls,
   };
   // The services' URLs too, so a script (and the README) can call one without copying a port.
   const serviceUrls = Object.fromEntries(Object.entries(urls.services).map(([name, url]) => [`EMULATOR_SERVICE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`, url]));
-  await write('env.sh', Object.entries({ ...env, ...serviceUrls }).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n');
+  const script = (vars: Record<string, string>) => Object.entries(vars).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n';
+  if (options.envFile !== false) await write('env.sh', script({ ...env, ...serviceUrls }));
+  if (frontDoor?.proxyUrl && files.ca && options.envFile !== false) {
+    const real = await writeCredentials(state, googleUrls(urls), join(dir, 'google'), { caPem: frontDoor.caPem, connectTo: [] }, { envFile: false });
+    const proxyEnv: Record<string, string> = {
+      HTTPS_PROXY: frontDoor.proxyUrl,
+      https_proxy: frontDoor.proxyUrl,
+      // Loopback and the metadata server stay direct, as on Google Cloud.
+      NO_PROXY: `127.0.0.1,localhost,::1,${urls.metadataHost.replace(/:\d+$/, '')},169.254.169.254,metadata,metadata.google.internal`,
+      no_proxy: `127.0.0.1,localhost,::1,${urls.metadataHost.replace(/:\d+$/, '')},169.254.169.254,metadata,metadata.google.internal`,
+      NODE_EXTRA_CA_CERTS: files.ca,
+      REQUESTS_CA_BUNDLE: files.ca,
+      CURL_CA_BUNDLE: files.ca,
+      SSL_CERT_FILE: files.ca,
+      CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE: files.ca,
+      GCE_METADATA_HOST: urls.metadataHost,
+      GCE_METADATA_IP: urls.metadataHost,
+      GCE_METADATA_ROOT: urls.metadataHost,
+      ...(real.files.serviceAccount ? { GOOGLE_APPLICATION_CREDENTIALS: real.files.serviceAccount } : {}),
+      ...(real.files.gcloudConfig ? { CLOUDSDK_CONFIG: real.files.gcloudConfig } : {}),
+    };
+    await write('google-env.sh', script(proxyEnv));
+    return { dir, files: { ...files, google: join(dir, 'google') }, env, googleEnv: proxyEnv };
+  }
   return { dir, files, env };
 }
 

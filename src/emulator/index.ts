@@ -8,6 +8,7 @@ import { tokenEndpoint, tokeninfoEndpoint } from './oauth.ts';
 import { normaliseScenario, type Fault, type Scenario } from './scenario.ts';
 import { runUrls, serviceHandler, type ServiceIdentity } from './service.ts';
 import { startFrontDoor } from './front-door.ts';
+import { startGoogleProxy } from './google-proxy.ts';
 import { createCertificateAuthority } from '../core/net/certificates.ts';
 import { EmulatorState, type RecordedRequest } from './state.ts';
 import { externalIdpEndpoint, stsEndpoint } from './sts.ts';
@@ -44,6 +45,8 @@ export interface Emulator {
   caPem: string;
   /** The front door (every emulated host name over TLS): `HOST:443:127.0.0.1:PORT` entries for --connect-to. */
   connectTo: string[];
+  /** The emulator as an HTTP proxy for Google's real host names and the emulated ones: what HTTPS_PROXY names. */
+  proxyUrl: string;
   requests: RecordedRequest[];
   /** Every secret issued so far: tokens, private keys, refresh tokens, client secrets. */
   secrets(): string[];
@@ -92,9 +95,12 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
     }
     // Constrained to the names it emulates: even a client that trusts it trusts it for nothing else. The key stays in
     // memory; only the certificate is written (ca.pem).
-    const ca = createCertificateAuthority({ now: (options.clock ?? Date.now)(), commonName: `idcall emulator CA (${scenario.project.id})`, permittedDns: [...new Set(identities.flatMap((i) => i.runUrls.map((u) => new URL(u).hostname.split('.').slice(-2).join('.'))))] });
+    const ca = createCertificateAuthority({ now: (options.clock ?? Date.now)(), commonName: `idcall emulator CA (${scenario.project.id})`, permittedDns: [...new Set(['googleapis.com', 'google.com', ...identities.flatMap((i) => i.runUrls.map((u) => new URL(u).hostname.split('.').slice(-2).join('.')))])] });
     const frontDoor = await startFrontDoor(state, identities, ca);
     servers.push(frontDoor.server);
+    // Google's real host names for unmodified clients: HTTPS_PROXY points here (google-env.sh).
+    const googleProxy = await startGoogleProxy(state, ca, googleRouter(state), frontDoor.hostnames, frontDoor.handler);
+    servers.push({ server: undefined as never, url: googleProxy.url, close: googleProxy.close });
     const urls: EmulatorUrls = {
       google: google.url,
       token: `${google.url}/token`,
@@ -115,13 +121,14 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
       serviceRunUrls,
       caPem: ca.certPem,
       connectTo: frontDoor.connectTo,
+      proxyUrl: googleProxy.url,
       requests: state.requests,
       secrets: () => [...state.secrets],
       grant: (resource, role, member) => state.grant(resource, role, member),
       revoke: (resource, role, member) => state.revoke(resource, role, member),
       setFaults: (faults) => state.setFaults(faults),
       rotateKeys: () => state.rotateGoogleKeys(),
-      writeCredentials: (dir) => writeCredentials(state, urls, dir, { caPem: ca.certPem, connectTo: frontDoor.connectTo }),
+      writeCredentials: (dir) => writeCredentials(state, urls, dir, { caPem: ca.certPem, connectTo: frontDoor.connectTo, proxyUrl: googleProxy.url }),
       serviceAccountKey: (email, keyIndex) => serviceAccountKeyFile(state, urls, email, keyIndex),
       userCredentials: (email) => authorizedUserFile(state, urls, email),
       close: async () => {

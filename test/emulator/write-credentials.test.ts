@@ -32,11 +32,13 @@ test('symlinks planted in DIR are replaced, never followed; a file that was 0666
   await chmod(join(dir, 'authorized-user.json'), 0o666);
   const written = await emu.writeCredentials(dir);
   assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'precious', 'the file outside DIR is untouched');
-  for (const path of [...Object.values(written.files).filter((p) => p !== written.files.gcloudConfig), join(dir, 'env.sh'), join(dir, 'gcloud', 'active_config'), join(dir, 'gcloud', 'configurations', 'config_default'), join(dir, 'gcloud', 'application_default_credentials.json')]) {
+  const gcloudFiles = (g: string) => [join(g, 'active_config'), join(g, 'configurations', 'config_default'), join(g, 'application_default_credentials.json'), join(g, 'credentials.db'), join(g, 'access_tokens.db')];
+  const google = written.files.google!;
+  for (const path of [...Object.values(written.files).filter((p) => p !== written.files.gcloudConfig && p !== google), join(dir, 'env.sh'), join(dir, 'google-env.sh'), ...gcloudFiles(join(dir, 'gcloud')), join(google, 'service-account.json'), ...gcloudFiles(join(google, 'gcloud'))]) {
     assert.ok((await lstat(path!)).isFile(), `${path} is a regular file`);
     assert.equal(await mode(path!), 0o600, `${path} is 0600`);
   }
-  for (const path of [join(dir, 'gcloud'), join(dir, 'gcloud', 'configurations')]) assert.equal(await mode(path), 0o700, `${path} is 0700`);
+  for (const path of [join(dir, 'gcloud'), join(dir, 'gcloud', 'configurations'), google, join(google, 'gcloud')]) assert.equal(await mode(path), 0o700, `${path} is 0700`);
 });
 
 test('a new DIR is created 0700', async () => {

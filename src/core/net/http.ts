@@ -2,6 +2,7 @@
 // answered in full. They go over node:http, not fetch: Node's fetch (and even `import 'node:http'`, whose ESM
 // facade touches http.WebSocket) loads Node's bundled undici, a quarter of an `idcall token` run.
 // undici proper still carries every request to the user's target (core/net/target.ts) and the proxy.
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Http from 'node:http';
 import type { Env } from '../context.ts';
@@ -63,26 +64,45 @@ function bufferedResponse(status: number, headers: HeaderReader, body: Buffer): 
  */
 export function createNodeHttp(env: Env = {}): HttpClient {
   const agents = new Map<string, Http.Agent>();
+  // The trust for Google's endpoints: the default store plus IDCALL_CACERT and, when this environment names one the
+  // process did not start with (an injected environment, a library caller's), NODE_EXTRA_CA_CERTS.
+  let ca: string[] | undefined | null = null;
+  const trust = (): string[] | undefined => {
+    if (ca !== null) return ca;
+    const files = [env.IDCALL_CACERT, env.NODE_EXTRA_CA_CERTS !== process.env.NODE_EXTRA_CA_CERTS ? env.NODE_EXTRA_CA_CERTS : undefined].filter((f): f is string => Boolean(f));
+    const pems = files.flatMap((f) => {
+      try {
+        return statSync(f).isFile() && statSync(f).size < 1 << 20 ? [readFileSync(f, 'utf8')] : [];
+      } catch {
+        return [];
+      }
+    });
+    if (!pems.length) return (ca = undefined);
+    // node:tls only now: loading it costs start-up time every other command would pay.
+    const tls = builtin('node:tls') as typeof import('node:tls');
+    return (ca = [...(typeof tls.getCACertificates === 'function' ? tls.getCACertificates('default') : tls.rootCertificates), ...pems]);
+  };
   const client: HttpClient = (url, init = {}) => {
     const target = new URL(url);
     const secure = target.protocol === 'https:';
     const transport = secure ? (https ??= builtin('node:https')) : target.protocol === 'http:' ? (http ??= builtin('node:http')) : undefined;
     if (!transport) return Promise.reject(new TypeError(`unsupported URL scheme ${target.protocol} in ${target.origin}`));
     const proxy = init.direct ? undefined : proxyFor(target, env);
-    if (!proxy) return exchange(transport, target, init, undefined);
+    const tls = secure ? trust() : undefined;
+    if (!proxy) return exchange(transport, target, init, undefined, tls);
     if (!nodeHasProxyAgents()) {
       return Promise.reject(Object.assign(new Error(`the proxy ${displayProxy(proxy)} (HTTPS_PROXY/HTTP_PROXY) needs Node.js 22.21, 24.5 or later; this is ${process.versions.node}`), { code: 'ERR_PROXY_UNSUPPORTED' }));
     }
     const key = `${target.protocol}${proxy}`;
     let agent = agents.get(key);
-    if (!agent) agents.set(key, (agent = new transport.Agent({ keepAlive: true, proxyEnv: { HTTPS_PROXY: proxy, HTTP_PROXY: proxy } })));
-    return exchange(transport, target, init, agent);
+    if (!agent) agents.set(key, (agent = new transport.Agent({ keepAlive: true, proxyEnv: { HTTPS_PROXY: proxy, HTTP_PROXY: proxy }, ...(tls ? { ca: tls } : {}) } as Http.AgentOptions)));
+    return exchange(transport, target, init, agent, tls);
   };
   client.proxyFor = (url) => proxyFor(new URL(url), env);
   return client;
 }
 
-function exchange(transport: typeof Http | typeof import('node:https'), target: URL, init: HttpInit, agent: Http.Agent | undefined): Promise<HttpResponse> {
+function exchange(transport: typeof Http | typeof import('node:https'), target: URL, init: HttpInit, agent: Http.Agent | undefined, ca?: string[]): Promise<HttpResponse> {
   const { signal } = init;
   return new Promise<HttpResponse>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -90,7 +110,7 @@ function exchange(transport: typeof Http | typeof import('node:https'), target: 
     // Named, as the call to the target is: Google's audit logs show it as the caller-supplied user agent.
     const headers: Record<string, string | number> = { 'user-agent': 'idcall', ...init.headers };
     if (body) headers['content-length'] = body.byteLength;
-    const request = transport.request(target, { method: init.method ?? 'GET', headers, ...(agent ? { agent } : {}) });
+    const request = transport.request(target, { method: init.method ?? 'GET', headers, ...(agent ? { agent } : {}), ...(ca ? { ca } : {}) });
     const fail = (err: unknown) => {
       signal?.removeEventListener('abort', onAbort);
       reject(err);
