@@ -4,12 +4,25 @@ import { googleErrorPage, send } from './http.ts';
 import type { EmulatorState } from './state.ts';
 
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
-const FLAVOR = { 'metadata-flavor': 'Google', server: 'Metadata Server for VM', 'x-xss-protection': '0', 'x-frame-options': 'SAMEORIGIN' };
+// GKE's answer when the Google service account lacks the workloadIdentityUser binding for the pod's KSA (§14.1).
+const WORKLOAD_IDENTITY_DENIED =
+  "Unable to generate access token; IAM returned 403 Forbidden: Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).\nThis error could be caused by a missing IAM policy binding on the target IAM service account.\nFor more information, refer to the Workload Identity documentation:\n\thttps://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity#authenticating_to\n";
+const GCE_FLAVOR = { 'metadata-flavor': 'Google', server: 'Metadata Server for VM', 'x-xss-protection': '0', 'x-frame-options': 'SAMEORIGIN' };
+
+const GKE_FLAVOR = { 'metadata-flavor': 'Google', server: 'GKE Metadata Server' };
 
 export function metadataHandler(state: EmulatorState) {
-  return (req: IncomingMessage, res: ServerResponse, url: URL): void => {
+  let started = false;
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const gke = state.scenario.metadata.gke;
+    // GKE's metadata server takes a few seconds to accept requests in a new pod (§14.1).
+    if (gke?.startupDelayMs && !started) await new Promise((r) => setTimeout(r, gke.startupDelayMs));
+    started = true;
+    const FLAVOR = gke ? GKE_FLAVOR : GCE_FLAVOR;
     const text = (status: number, body: string) => send(res, status, body, { ...FLAVOR, 'content-type': 'application/text' });
     const json = (body: unknown) => send(res, 200, JSON.stringify(body), { ...FLAVOR, 'content-type': 'application/json' });
+    // GKE's token answers have been seen without Metadata-Flavor (§14.1).
+    const tokenHeaders = gke && gke.tokenWithoutFlavor !== false ? { server: 'GKE Metadata Server' } : FLAVOR;
     const notFound = () =>
       send(res, 404, googleErrorPage(404, 'Not Found', `The requested URL <code>${escapeHtml(url.pathname)}</code> was not found on this server.`), {
         ...FLAVOR,
@@ -92,16 +105,21 @@ export function metadataHandler(state: EmulatorState) {
       case 'scopes':
         return text(200, instanceScopes.join('\n'));
       case 'token': {
+        if (gke?.workloadIdentityUserMissing) return send(res, 403, WORKLOAD_IDENTITY_DENIED, { server: 'GKE Metadata Server', 'content-type': 'text/plain; charset=utf-8' });
         // A scopes parameter narrows what the token may do (never widens it past the instance's).
         const scopes = url.searchParams.get('scopes')?.split(',').filter((s) => instanceScopes.includes(s)) ?? instanceScopes;
         const { token, expiresIn } = state.issueAccessToken({ member: `serviceAccount:${sa.spec.email}`, email: sa.spec.email, scopes });
-        return json({ access_token: token, expires_in: expiresIn - 1, token_type: 'Bearer' });
+        return send(res, 200, JSON.stringify({ access_token: token, expires_in: expiresIn - 1, token_type: 'Bearer' }), { ...tokenHeaders, 'content-type': 'application/json' });
       }
       case 'identity': {
         const audience = url.searchParams.get('audience');
         if (!audience) return text(400, 'non-empty audience parameter required');
-        const full = url.searchParams.get('format') === 'full';
-        const withEmail = full || state.switches.emailInStandardMetadataToken;
+        if (gke?.formatFullRejected && url.searchParams.get('format') === 'full') return text(400, 'invalid format parameter: full');
+        // The ID-token wording is by analogy with the access-token one (unconfirmed, §14.1).
+        if (gke?.workloadIdentityUserMissing) return send(res, 403, WORKLOAD_IDENTITY_DENIED.replace('access token', 'ID token').replace('getAccessToken', 'getOpenIdToken'), { server: 'GKE Metadata Server', 'content-type': 'text/plain; charset=utf-8' });
+        // GKE mints through IAM for the Google service account: no compute_engine block (§14.1).
+        const full = url.searchParams.get('format') === 'full' && !gke;
+        const withEmail = full || Boolean(gke && url.searchParams.get('format') === 'full') || state.switches.emailInStandardMetadataToken;
         const claims: Record<string, unknown> = {
           aud: audience,
           azp: sa.uniqueId,
@@ -121,7 +139,7 @@ export function metadataHandler(state: EmulatorState) {
             },
           };
         }
-        return text(200, state.signIdToken(claims));
+        return send(res, 200, state.signIdToken(claims), { ...tokenHeaders, 'content-type': 'application/text' });
       }
       default:
         return notFound();

@@ -126,6 +126,17 @@ export interface Switches {
   clockOffsetSeconds?: number;
 }
 
+export interface GkeMetadataSpec {
+  /** Token answers without Metadata-Flavor, as a 2019 capture shows (default true). */
+  tokenWithoutFlavor?: boolean;
+  /** The pod's first request waits this long (ms): the metadata server is not ready at pod start. */
+  startupDelayMs?: number;
+  /** The Google service account lacks roles/iam.workloadIdentityUser for the pod's KSA: token requests get IAM's 403. */
+  workloadIdentityUserMissing?: boolean;
+  /** Answer identity?format=full with 400 (reported, unconfirmed). */
+  formatFullRejected?: boolean;
+}
+
 export interface MetadataSpec {
   /** Service account attached to the instance; absent means "Service account not enabled". */
   serviceAccount?: string;
@@ -135,6 +146,8 @@ export interface MetadataSpec {
   universeDomain?: string | null;
   /** The instance's access scopes; default cloud-platform. A VM with default scopes has no cloud-platform (§15.1). */
   scopes?: string[];
+  /** GKE's metadata server (Workload Identity, §14.1) instead of Compute Engine's. */
+  gke?: GkeMetadataSpec;
   port?: number;
 }
 

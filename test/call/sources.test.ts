@@ -204,3 +204,31 @@ test('call: a VM whose access scopes lack cloud-platform cannot impersonate: SCO
     await vm.close();
   }
 });
+
+const gkeCases: { name: string; gke: import('../../src/emulator/index.ts').Scenario['metadata']['gke']; code: string; exit: number; warn?: RegExp; fix?: RegExp }[] = [
+  { name: 'a token answer without Metadata-Flavor is accepted, with a warning', gke: {}, code: 'OK', exit: 0, warn: /no Metadata-Flavor: Google header \(GKE's metadata server answers so\)/ },
+  { name: 'format=full refused with 400: retried with format=standard, with a warning about email', gke: { formatFullRejected: true }, code: 'OK', exit: 0, warn: /refused format=full \(400\); asked again with format=standard/ },
+  { name: 'no workloadIdentityUser binding: IAM\'s refusal, with the KSA binding', gke: { workloadIdentityUserMissing: true }, code: 'IMPERSONATION_DENIED', exit: 3, fix: /roles\/iam\.workloadIdentityUser --member="serviceAccount:PROJECT_ID\.svc\.id\.goog\[NAMESPACE\/KSA_NAME\]"/ },
+];
+for (const c of gkeCases) {
+  test(`call on GKE's metadata server: ${c.name}`, async () => {
+    const { startEmulator, defaultScenario } = await import('../../src/emulator/index.ts');
+    const scenario = defaultScenario();
+    scenario.metadata.gke = c.gke;
+    const gke = await startEmulator(scenario);
+    try {
+      const result = await idcall(['call', `${gke.urls.services.hello}/`, '--json'], cleanEnv(fx.dir.path, { GCE_METADATA_HOST: gke.urls.metadataHost, IDCALL_CERTS_URL: gke.urls.jwks }));
+      const report = json(result);
+      assert.equal(report.verdict.code, c.code, report.verdict.summary);
+      assert.equal(result.code, c.exit);
+      if (c.warn) {
+        const mint = report.steps.find((s: any) => s.id === 'mint');
+        assert.equal(mint.status, 'warn');
+        assert.match(mint.details.join('\n'), c.warn);
+      }
+      if (c.fix) assert.match(report.verdict.fix, c.fix);
+    } finally {
+      await gke.close();
+    }
+  });
+}

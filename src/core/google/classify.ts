@@ -121,6 +121,15 @@ export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange |
     case 'sts':
       return wrap('FEDERATION_FAILED', `The Security Token Service rejected the token exchange (${google}).`, stsFix(g?.code, g?.message ?? ''));
     case 'metadata': {
+      // GKE's metadata server passing on IAM's refusal: the Google service account lacks the KSA's binding (§14.1).
+      const body = String((err as { body?: unknown }).body ?? '');
+      if (status === 403 && /Unable to generate (access|ID) token; IAM returned 403/.test(body)) {
+        return wrap(
+          'IMPERSONATION_DENIED',
+          `GKE's metadata server could not mint for the pod's Google service account: IAM refused it (${body.split('\n')[0]}).`,
+          'Let the Kubernetes service account act as the Google one: gcloud iam service-accounts add-iam-policy-binding GSA_EMAIL --role=roles/iam.workloadIdentityUser --member="serviceAccount:PROJECT_ID.svc.id.goog[NAMESPACE/KSA_NAME]", and annotate the KSA with iam.gke.io/gcp-service-account=GSA_EMAIL.',
+        );
+      }
       if (status === 404 && /not enabled/i.test(g?.message ?? '')) {
         return wrap('METADATA_ERROR', 'This instance has no service account attached, so the metadata server cannot mint tokens.', 'Attach a service account to the instance or Cloud Run service (--service-account), or use a credential file.');
       }

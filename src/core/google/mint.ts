@@ -84,9 +84,9 @@ async function idToken(s: Session, source: MintSource): Promise<Minted> {
     return { token, method: `generateIdToken for ${impersonate}, authorised by ${caller.principal ?? 'the source credential'}`, principal: impersonate, caller: caller.principal, userToken: false };
   }
   if (!source.credential) {
-    const token = await metadataIdentity(s, source.metadata!);
+    const { token, warnings } = await metadataIdentity(s, source.metadata!);
     const principal = (decodeJwtClaims(token)?.email as string | undefined) ?? null;
-    return { token, method: `metadata server identity (format=${s.options.format})`, principal, caller: null, userToken: false };
+    return { token, method: `metadata server identity (format=${s.options.format})`, principal, caller: null, userToken: false, ...(warnings.length ? { warnings } : {}) };
   }
   return minterFor(source.credential).idToken(s, source.credential);
 }

@@ -138,11 +138,11 @@ async function runMintRaw(ctx: Context, resolved: Resolved, audience: string, op
       endpoints: { ...options.endpoints },
       timeoutMs: options.authTimeoutMs,
     });
-    const details = [`via ${result.method}`, ...(result.caller && result.caller !== result.principal ? [`caller: ${result.caller}`] : [])];
+    const details = [`via ${result.method}`, ...(result.caller && result.caller !== result.principal ? [`caller: ${result.caller}`] : []), ...(result.warnings ?? []).map((w) => `[warn] ${w}`)];
     const summary = result.userToken
       ? `${result.principal ?? 'user'}'s own ID token: its audience is the OAuth client, not ${audience}`
       : `ID token for ${audience}${result.principal ? ` as ${result.principal}` : ''}`;
-    return { step: step('mint', result.userToken ? 'warn' : 'ok', elapsed(), summary, details, result.exchanges), minted: { token: result.token, principal: result.principal, userToken: result.userToken, exchanges: result.exchanges, audienceHonoured: !result.userToken } };
+    return { step: step('mint', result.userToken || result.warnings?.length ? 'warn' : 'ok', elapsed(), summary, details, result.exchanges), minted: { token: result.token, principal: result.principal, userToken: result.userToken, exchanges: result.exchanges, audienceHonoured: !result.userToken } };
   } catch (err) {
     const error = asIdcallError(err, 'TOKEN_ENDPOINT_ERROR');
     const exchanges = (err as { exchanges?: Exchange[] }).exchanges ?? [];

@@ -47,6 +47,8 @@ export interface Minted {
   caller: string | null;
   /** A user's own ID token: its audience is the OAuth client, whatever was asked. */
   userToken: boolean;
+  /** What was odd but worked around (a GKE metadata quirk): the step is a warning. */
+  warnings?: string[];
 }
 
 /**
