@@ -48,3 +48,27 @@ test('gcloud\'s impersonated token is accepted by the emulated service, and idca
   const inspected = json(await idcall(['inspect', token, '--audience', hello, '--json'], cleanEnv(fx.dir.path, { IDCALL_CERTS_URL: fx.emu.urls.jwks })));
   assert.equal(inspected.verdict.code, 'OK');
 });
+
+test('idcall --source gcloud where gcloud uses the metadata server (no account): a service account, --audiences honoured', { skip }, async () => {
+  const { mkdtemp } = await import('node:fs/promises');
+  const config = await mkdtemp(`${fx.dir.path}/gcloud-vm-`);
+  const env = { ...gcloudEnv(), CLOUDSDK_CONFIG: config, IDCALL_CERTS_URL: fx.emu.urls.jwks };
+  const result = await idcall(['token', '--source', 'gcloud', '--audience', 'https://svc.example', '--json'], env, {}, { tokenAllowedOn: 'stdout' });
+  const report = json(result);
+  assert.equal(report.verdict.code, 'OK', report.verdict.summary);
+  assert.equal(report.claims.aud, 'https://svc.example');
+  assert.equal(report.source.principal, SA('runtime'), 'the VM\'s service account, not a user');
+});
+
+test('idcall --source gcloud honours auth/impersonate_service_account from gcloud\'s configuration', { skip }, async () => {
+  await gcloud('config', 'set', 'auth/impersonate_service_account', SA('invoker'));
+  try {
+    const result = await idcall(['token', '--source', 'gcloud', '--audience', 'https://svc.example', '--json'], { ...gcloudEnv(), IDCALL_CERTS_URL: fx.emu.urls.jwks }, {}, { tokenAllowedOn: 'stdout' });
+    const report = json(result);
+    assert.equal(report.verdict.code, 'OK', report.verdict.summary);
+    assert.equal(report.claims.aud, 'https://svc.example');
+    assert.equal(report.claims.email, SA('invoker'), 'minted as the configured service account');
+  } finally {
+    await gcloud('config', 'unset', 'auth/impersonate_service_account');
+  }
+});

@@ -5,12 +5,15 @@ import type { Context } from '../context.ts';
 import { gcloudConfigDir } from './discover.ts';
 import { IdcallError } from '../errors.ts';
 import { isRegularFile, readOptionalText } from '../files.ts';
+import { decodeJwtClaims } from './jwt.ts';
 
 export interface GcloudState {
   configDir: string;
   activeConfig: string;
   account: string | null;
   project: string | null;
+  /** auth/impersonate_service_account: gcloud then mints as that service account, whatever the account. */
+  impersonate: string | null;
   /** Config files that exist but cannot be read as gcloud's (a FIFO, a device, too large): each one sentence. */
   problems: string[];
 }
@@ -33,11 +36,13 @@ export async function readGcloudState(ctx: Pick<Context, 'env' | 'homedir' | 'pl
   const activeConfig = ctx.env.CLOUDSDK_ACTIVE_CONFIG_NAME ?? (((await read(join(configDir, 'active_config'))) ?? 'default').trim() || 'default');
   const ini = (await read(join(configDir, 'configurations', `config_${activeConfig}`))) ?? '';
   const core = iniSection(ini, 'core');
+  const auth = iniSection(ini, 'auth');
   return {
     configDir,
     activeConfig,
     account: ctx.env.CLOUDSDK_CORE_ACCOUNT ?? core.account ?? null,
     project: ctx.env.CLOUDSDK_CORE_PROJECT ?? core.project ?? null,
+    impersonate: ctx.env.CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT || auth.impersonate_service_account || null,
     problems,
   };
 }
@@ -66,8 +71,22 @@ export interface GcloudToken {
 
 export async function gcloudIdentityToken(ctx: Context, audience: string, timeoutMs: number, impersonate?: string): Promise<GcloudToken> {
   const state = await readGcloudState(ctx);
-  const serviceAccount = Boolean(impersonate) || Boolean(state.account?.endsWith('.gserviceaccount.com'));
-  const args = ['auth', 'print-identity-token', ...(serviceAccount ? [`--audiences=${audience}`] : []), ...(impersonate ? [`--impersonate-service-account=${impersonate}`] : []), '--quiet'];
+  // Only a user account refuses --audiences. No account at all is the metadata server's service account (gcloud on a
+  // VM), and a configured auth/impersonate_service_account is a service account whatever the account is.
+  // gcloud 528 checks the active account's type for --audiences even when auth/impersonate_service_account is set,
+  // so a configured impersonation is passed explicitly, as the flag it stands for.
+  const target = impersonate ?? state.impersonate ?? undefined;
+  const user = state.account !== null && !state.account.endsWith('.gserviceaccount.com') && !target;
+  const vm = state.account === null && !target;
+  const args = [
+    'auth',
+    'print-identity-token',
+    ...(user ? [] : [`--audiences=${audience}`]),
+    ...(target ? [`--impersonate-service-account=${target}`, '--include-email'] : []),
+    // The metadata server's standard token has no email: full says who the VM's account is.
+    ...(vm ? ['--token-format=full'] : []),
+    '--quiet',
+  ];
   const command = `gcloud ${args.join(' ')}`;
   const token = await new Promise<string>((resolve, reject) => {
     execFile(ctx.env.IDCALL_GCLOUD ?? 'gcloud', args, { env: ctx.env as NodeJS.ProcessEnv, timeout: timeoutMs, maxBuffer: 1 << 20, signal: ctx.signal }, (err, stdout, stderr) => {
@@ -82,7 +101,10 @@ export async function gcloudIdentityToken(ctx: Context, audience: string, timeou
     });
   });
   if (token.split('.').length !== 3) throw new IdcallError('TOKEN_ENDPOINT_ERROR', `\`${command}\` printed something that is not a JWT.`, 'Run it by hand and check its output.');
-  return { token, account: state.account, audienceHonoured: serviceAccount, command };
+  // What gcloud minted says what it could do: the audience asked for, or (a user account) its own client's.
+  const claims = decodeJwtClaims(token);
+  const email = typeof claims?.email === 'string' ? claims.email : null;
+  return { token, account: email ?? target ?? state.account, audienceHonoured: claims?.aud === audience, command };
 }
 
 /** gcloud's `ERROR: (group.command) …` line says what went wrong; the lines after it are advice. */
