@@ -36,6 +36,8 @@ const NO_STORE = {
   'x-xss-protection': '0',
   'x-frame-options': 'SAMEORIGIN',
   'x-content-type-options': 'nosniff',
+  // The token endpoint's answers carry it, errors included (§2.4).
+  vary: 'Origin, X-Origin, Referer',
 };
 
 /** OAuth 2.0 dialect (token endpoint, STS): a flat `{error, error_description}` object. */

@@ -49,7 +49,12 @@ export function serviceHandler(state: EmulatorState, service: ServiceIdentity) {
 }
 
 /** Google's front end's marks on every answer. */
-export const gfeHeaders = () => ({ server: 'Google Frontend', 'x-cloud-trace-context': `${Math.random().toString(16).slice(2).padEnd(32, '0')}/1;o=1` });
+export const gfeHeaders = () => ({
+  server: 'Google Frontend',
+  // A 32-hex trace id, then the span, then o=1 when sampled (§7.3).
+  'x-cloud-trace-context': `${Math.random().toString(16).slice(2).padEnd(32, '0').slice(0, 32)}/${Math.floor(Math.random() * 1e15)};o=1`,
+  'alt-svc': 'h3=":443"; ma=2592000,h3-29=":443"; ma=2592000',
+});
 
 /** The claims of a Google-signed, unexpired ID token, or why there are none (what each front end words its own way). */
 export function checkGoogleIdToken(state: EmulatorState, bearer: string): { claims: Record<string, unknown> } | { problem: 'not_jwt' | 'signature' | 'expired' | 'issuer' | 'access_token' } {
@@ -66,7 +71,7 @@ export function checkGoogleIdToken(state: EmulatorState, bearer: string): { clai
 
 function cloudRunHandler(state: EmulatorState, service: ServiceIdentity) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
-    const gfe = { server: 'Google Frontend', 'x-cloud-trace-context': `${Math.random().toString(16).slice(2).padEnd(32, '0')}/1;o=1` };
+    const gfe = gfeHeaders();
     const page = (status: 401 | 403) => {
       const body = status === 403 ? forbiddenPage(url.pathname) : unauthorizedPage(url.pathname);
       const headers: Record<string, string> = { ...gfe, 'content-type': 'text/html; charset=UTF-8' };

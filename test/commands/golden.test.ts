@@ -16,7 +16,7 @@ function scrub(text: string): string {
     .replace(/\b\d+ms\b/g, 'Nms')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, 'TIME')
     .replace(/\b\d{21}\b/g, 'UNIQUE_ID')
-    .replace(/\b[0-9a-f]{32}\/1;o=1/g, 'TRACE/1;o=1')
+    .replace(/\b[0-9a-f]{32}\/\d+;o=1/g, 'TRACE/1;o=1')
     .replace(/key [0-9a-f]{8}…/g, 'key KID…')
     .replace(/(expires in) \d+ min/g, '$1 N min')
     .replace(/Response body \(\d+ bytes/g, 'Response body (N bytes')

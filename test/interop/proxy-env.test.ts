@@ -50,6 +50,12 @@ const libraryCases: { name: string; file: () => string; code: () => string; chec
     check: (out) => assert.deepEqual(out, { aud: hello() }),
   },
   {
+    name: 'the metadata server (no credential file): getIdTokenClient with format=full, verifyIdToken',
+    file: () => '',
+    code: () => `${decode} const aud = ${JSON.stringify(hello())}; const client = await new GoogleAuth().getIdTokenClient(aud); const token = await client.idTokenProvider.fetchIdToken(aud); const ticket = await new OAuth2Client().verifyIdToken({ idToken: token, audience: aud }); return { aud: claims(token).aud, email: ticket.getPayload().email };`,
+    check: (out) => assert.deepEqual(out, { aud: hello(), email: 'runtime@demo-project.iam.gserviceaccount.com' }),
+  },
+  {
     name: 'the user file: getClient() access token',
     file: () => `${fx.creds.files.google}/authorized-user.json`,
     code: () => `const client = await new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] }).getClient(); const { token } = await client.getAccessToken(); return { token: token.slice(0, 5) };`,
@@ -64,7 +70,10 @@ const libraryCases: { name: string; file: () => string; code: () => string; chec
 ];
 for (const c of libraryCases) {
   test(`google-auth-library, unpatched, through the proxy environment: ${c.name}`, async () => {
-    c.check(await withGoogleAuthLibrary(c.code(), googleEnv({ GOOGLE_APPLICATION_CREDENTIALS: c.file() })));
+    const env = googleEnv(c.file() ? { GOOGLE_APPLICATION_CREDENTIALS: c.file() } : {});
+    // No file at all: ADC falls through to gcloud's login and then the metadata server; both are removed here but the last.
+    if (!c.file()) for (const k of ['GOOGLE_APPLICATION_CREDENTIALS', 'CLOUDSDK_CONFIG']) delete (env as Record<string, string>)[k];
+    c.check(await withGoogleAuthLibrary(c.code(), env));
   });
 }
 
@@ -75,6 +84,16 @@ test('curl through the proxy environment: 200 with idcall\'s token, 403 without,
   assert.equal(await status('-H', `Authorization: Bearer ${token}`, `${hello()}/`), '200');
   assert.equal(await status(`${hello()}/`), '403');
   assert.equal(await status('https://example.com/'), '000', 'CONNECT refused: the emulator is offline by design');
+  // Google's bodies and headers, as curl sees them: the 401 page and WWW-Authenticate for a token for another service.
+  const other = (await idcall(['token', '--audience', fx.emu.serviceRunUrls.private![0]!], env, {}, { tokenAllowedOn: 'stdout' })).stdout.trim();
+  const { stdout } = await run('curl', ['-sS', '-i', '-H', `Authorization: Bearer ${other}`, `${hello()}/`], { env, timeout: 30_000 });
+  assert.match(stdout, /^HTTP\/2 401/m, "(after the proxy's 200 Connection Established)");
+  assert.match(stdout, /www-authenticate: Bearer error="invalid_token" error_description="The access token could not be verified"/i);
+  assert.match(stdout, /server: Google Frontend/i);
+  assert.match(stdout, /<h1>Error: Unauthorized<\/h1>/);
+  const denied = await run('curl', ['-sS', '-i', '-H', `Authorization: Bearer ${other}`, `${fx.emu.serviceRunUrls.private![0]}/`], { env, timeout: 30_000 });
+  assert.match(denied.stdout, /^HTTP\/2 403/m);
+  assert.match(denied.stdout, /Your client does not have permission to get URL <code>\/<\/code> from this server\./);
 });
 
 test('gcloud through the proxy environment, with credential files carrying Google\'s own URLs', { skip: hasGcloud ? false : 'gcloud is not installed' }, async () => {
