@@ -46,8 +46,8 @@ const libraryCases: { name: string; file: () => string; code: () => string; chec
   {
     name: 'an impersonated_service_account file: getIdTokenClient',
     file: () => `${fx.creds.files.google}/impersonated.json`,
-    code: () => `${decode} const aud = ${JSON.stringify(hello())}; const client = await new GoogleAuth().getIdTokenClient(aud); const token = await client.idTokenProvider.fetchIdToken(aud); return { aud: claims(token).aud };`,
-    check: (out) => assert.deepEqual(out, { aud: hello() }),
+    code: () => `${decode} const aud = ${JSON.stringify(hello())}; const client = await new GoogleAuth().getIdTokenClient(aud); const token = await client.idTokenProvider.fetchIdToken(aud); const ticket = await new OAuth2Client().verifyIdToken({ idToken: token, audience: aud }); return { aud: claims(token).aud, verified: ticket.getPayload().aud === aud };`,
+    check: (out) => assert.deepEqual(out, { aud: hello(), verified: true }),
   },
   {
     name: 'the metadata server (no credential file): getIdTokenClient with format=full, verifyIdToken',
@@ -103,4 +103,12 @@ test('gcloud through the proxy environment, with credential files carrying Googl
   const answer = await run('curl', ['-sS', '-H', `Authorization: Bearer ${token}`, `${hello()}/`], { env, timeout: 30_000 }).catch(() => ({ stdout: '' }));
   if (hasCurl) assert.equal(JSON.parse(answer.stdout).caller, 'invoker@demo-project.iam.gserviceaccount.com');
   else assert.match(token, /^eyJ/);
+});
+
+test('gcloud auth login --cred-file with the external-account file, then print-access-token, through the proxy environment', { skip: hasGcloud ? false : 'gcloud is not installed' }, async () => {
+  const { mkdtemp } = await import('node:fs/promises');
+  const env = googleEnv({ CLOUDSDK_CONFIG: await mkdtemp(`${fx.dir.path}/gcloud-wif-`), CLOUDSDK_CORE_DISABLE_PROMPTS: '1', CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1' });
+  await run('gcloud', ['auth', 'login', `--cred-file=${fx.creds.files.google}/external-account.json`], { env, timeout: 60_000 });
+  const { stdout } = await run('gcloud', ['auth', 'print-access-token'], { env, timeout: 60_000 });
+  assert.match(stdout.trim(), /^ya29\./);
 });
