@@ -111,7 +111,7 @@ async function parse(args: string[], io: IO): Promise<Record<string, any> | null
     .command('doctor', 'Check every credential source on this machine and whether it works, without calling a target', builders.doctor)
     .command('token', 'Print an ID token for an audience (the gcloud auth print-identity-token of every ADC source)', builders.token)
     .command('inspect [token]', 'Explain a token you already have, and whether a target would accept it', builders.inspect)
-    .command('proxy', 'Token-injecting proxy: a local port for one private service (HTTP and gRPC), or an HTTP_PROXY sidecar', builders.proxy)
+    .command('proxy [action]', 'Token-injecting proxy: a local port for one private service (HTTP and gRPC), or an HTTP_PROXY sidecar', builders.proxy)
     .command('emulator', 'Run a local emulator of Google\'s auth endpoints and private services', builders.emulator)
     .completion('completion', 'Print a shell completion script (bash or zsh): idcall completion >> ~/.bashrc')
     .demandCommand(1, 'Name a command, or pass a URL to call.')

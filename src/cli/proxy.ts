@@ -13,9 +13,11 @@ import { contextFor, type IO } from './io.ts';
 import { canonicalHeaderName, DEFAULTS, resolveProxySettings, resolveSourceOptions, routingOf, setting } from '../core/options.ts';
 import { withRouting, withSourceOptions, withTargetKind } from './options.ts';
 import { readCaFile } from './cacert.ts';
+import { defaultCaDir, leafCache, loadOrCreateCa } from '../proxy/ca-store.ts';
 
 export function proxyBuilder<T>(y: Argv<T>) {
   return withRouting(withTargetKind(withSourceOptions(y)))
+    .positional('action', { choices: ['ca-cert'] as const, describe: 'ca-cert: print the --intercept-tls CA certificate (PEM), generating it in --ca-dir if need be' })
     .option('target', { type: 'string', describe: 'Reverse mode: forward every request to this URL with a token for it' })
     .option('forward', { type: 'boolean', describe: 'Forward mode (HTTP_PROXY sidecar): absolute-form requests for allowed hosts get a token' })
     .option('listen', { type: 'string', describe: `Address to listen on (default ${DEFAULTS.reverseListen} reverse, ${DEFAULTS.forwardListen} forward; IDCALL_LISTEN)` })
@@ -29,14 +31,27 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .option('header-name', { type: 'string', coerce: canonicalHeaderName, describe: `Header that carries the token (default ${DEFAULTS.headerName}; Proxy-Authorization for IAP; a client's own Authorization is always kept)` })
     .option('log-format', { choices: ['text', 'json', 'none'] as const, describe: `Access log on stderr (default ${DEFAULTS.logFormat})` })
     .option('upstream-timeout', { type: 'string', describe: `Upstream limit for response headers and idle body (default ${DEFAULTS.upstreamTimeoutMs / 1000}s)` })
+    .option('intercept-tls', { type: 'boolean', describe: 'Forward mode: terminate TLS of CONNECTs to allowed hosts with a certificate from the proxy\'s CA and add the token inside (other hosts are tunnelled untouched)' })
+    .option('ca-cert', { type: 'string', describe: 'With --intercept-tls: the CA certificate (PEM) to sign with, with --ca-key; otherwise one is generated in --ca-dir' })
+    .option('ca-key', { type: 'string', describe: 'With --intercept-tls: the CA\'s private key (PEM)' })
+    .option('ca-dir', { type: 'string', describe: 'Where the generated CA lives (default ~/.config/idcall/ca; directory 0700, key 0600)' })
     .option('shutdown-timeout', { type: 'string', describe: `How long SIGTERM waits for in-flight requests (default ${DEFAULTS.shutdownTimeoutMs / 1000}s)` })
     .example('$0 proxy --target https://hello-abc123-uc.a.run.app', 'Local port 8080 forwards to a private service')
     .example('$0 proxy --target https://grpc-abc123-uc.a.run.app --h2c & grpcurl -plaintext 127.0.0.1:8080 list', 'gRPC to a private service')
-    .example("HTTP_PROXY=http://127.0.0.1:8000 … & $0 proxy --forward --allow-host '*.run.app'", 'Sidecar for unchanged clients');
+    .example("HTTP_PROXY=http://127.0.0.1:8000 … & $0 proxy --forward --allow-host '*.run.app'", 'Sidecar for unchanged clients')
+    .example("$0 proxy --forward --intercept-tls & HTTPS_PROXY=http://127.0.0.1:8000 NODE_EXTRA_CA_CERTS=$($0 proxy ca-cert > ca.pem; echo ca.pem) node app.js", 'Sidecar for unchanged HTTPS clients');
 }
 
 export async function proxyCommand(argv: Record<string, unknown>, io: IO, until: Promise<unknown>): Promise<number> {
+  const caDir = setting(argv, 'ca-dir') ?? defaultCaDir(io.env);
+  if (argv.action === 'ca-cert') {
+    // For a Dockerfile or an init container: the certificate only, never the key.
+    const { ca } = await loadOrCreateCa({ ...caFiles(argv), caDir, allowHosts: (argv['allow-host'] as string[] | undefined) ?? DEFAULT_ALLOW_HOSTS, now: Date.now() });
+    io.stdout.write(ca.certPem);
+    return 0;
+  }
   const forward = Boolean(argv.forward);
+  if (argv['intercept-tls'] && !forward) throw usageError('--intercept-tls goes with --forward: it decrypts CONNECT tunnels, which only a forward proxy receives.', 'idcall proxy --forward --intercept-tls');
   const targetRaw = argv.target as string | undefined;
   if (forward === (targetRaw !== undefined)) throw usageError('Choose one mode: --target URL (reverse) or --forward (HTTP_PROXY sidecar).', 'idcall proxy --target https://svc-abc.a.run.app, or idcall proxy --forward');
   if (forward && argv.audience !== undefined) throw usageError('--audience goes with --target: in forward mode each host is its own audience.', 'Drop --audience, or use --target.');
@@ -59,6 +74,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
   const audience = target ? describeTarget(target, { ...(argv.audience !== undefined ? { audience: String(argv.audience) } : {}), ...(settings.targetKind ? { kind: settings.targetKind } : {}) }).audience : undefined;
   const ctx = contextFor(io);
   const source = resolveSourceOptions(argv);
+  const interception = argv['intercept-tls'] ? await loadOrCreateCa({ ...caFiles(argv), caDir, allowHosts, now: Date.now() }) : undefined;
   const { cachedMinter, createMinter } = await import('../core/steps/minter.ts');
   const minter = await createMinter(ctx, source);
   const err = (line: string) => io.stderr.write(redact(line) + '\n');
@@ -90,6 +106,7 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
       upstreamProxy: (origin) => upstreamProxy(origin, io.env, listeningPort),
       h2c: Boolean(argv.h2c),
       ...(routing.resolve.length || routing.connectTo.length || ca ? { routing: { ...routing, ...(ca ? { ca } : {}) } } : {}),
+      ...(interception ? { interceptTls: leafCache(interception.ca, Date.now) } : {}),
       ...(format === 'none' ? {} : { onLog: (e: AccessLogEntry) => io.stderr.write(redact(format === 'json' ? JSON.stringify(e) : textLine(e)) + '\n') }),
     }),
   );
@@ -116,6 +133,9 @@ export async function proxyCommand(argv: Record<string, unknown>, io: IO, until:
     );
   } else {
     err(`idcall proxy: forward proxy on ${proxy.url} (set HTTP_PROXY=${proxy.url}); tokens for ${allowHosts.join(', ')} as ${identity}`);
+    if (interception) {
+      err(`idcall proxy: TLS interception on for ${allowHosts.join(', ')} (set HTTPS_PROXY=${proxy.url} and trust the CA ${interception.origin}${interception.generated ? ', generated now' : ''}; idcall proxy ca-cert prints it); other hosts are tunnelled untouched`);
+    }
   }
   err(`idcall proxy: health ${proxy.url}/__idcall/health, metrics ${proxy.url}/__idcall/metrics`);
   await until;
@@ -172,4 +192,8 @@ function upstreamProxy(origin: URL, env: IO['env'], ownPort: number): string | u
   if (!proxy) return undefined;
   const url = new URL(proxy);
   return isLoopback(url.hostname) && Number(url.port || 80) === ownPort ? undefined : proxy;
+}
+
+function caFiles(argv: Record<string, unknown>): { caCert?: string; caKey?: string } {
+  return { ...(argv['ca-cert'] !== undefined ? { caCert: String(argv['ca-cert']) } : {}), ...(argv['ca-key'] !== undefined ? { caKey: String(argv['ca-key']) } : {}) };
 }

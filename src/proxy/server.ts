@@ -5,6 +5,7 @@
 // best in one place; the pieces that stand alone are already out.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { Agent as AgentType, Dispatcher } from 'undici';
@@ -62,6 +63,8 @@ export interface ProxyOptions {
   connect?: AgentType.Options['connect'];
   /** --resolve, --connect-to and --cacert for the upstreams (HTTP/1.1; h2c upstreams use the system's DNS and trust). */
   routing?: Routing;
+  /** Forward mode, --intercept-tls: the leaf certificate for an allowlisted host a CONNECT names. */
+  interceptTls?: (host: string) => import('node:tls').SecureContext;
   /** Reverse mode: also accept HTTP/2 cleartext with prior knowledge (gRPC) on the same port. */
   h2c?: boolean;
   /** The HTTP proxy (HTTPS_PROXY/HTTP_PROXY) a request to this upstream goes through, if any. */
@@ -199,7 +202,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     if ((localPath === '/__idcall/health' || localPath === '/__idcall/metrics') && method === 'GET' && !admit(req.headers)) {
       if (localPath === '/__idcall/health') {
         res.writeHead(200, { 'content-type': 'application/json' });
-        return void res.end(JSON.stringify({ status: 'ok', mode: options.mode, inflight: metrics.inflight }));
+        return void res.end(JSON.stringify({ status: 'ok', mode: options.mode, inflight: metrics.inflight, ...(options.interceptTls ? { interceptTls: { enabled: true, hosts: options.allowHosts } } : {}) }));
       }
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       return void res.end(metrics.prometheus());
@@ -283,10 +286,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const e = err as { code?: string; name?: string; cause?: { code?: string } };
       const timedOut = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT' || e.name === 'TimeoutError';
       const refused = e.code === 'EIDCALL_FORBIDDEN' || e.cause?.code === 'EIDCALL_FORBIDDEN';
+      // An upstream whose certificate does not verify is never relayed to: the client gets a 502 naming it.
+      const tlsFailed = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ERR_TLS/.test(`${e.code ?? ''} ${e.cause?.code ?? ''}`);
       json(res, refused ? 403 : timedOut ? 504 : 502, {
         error: refused
           ? { code: 'USAGE_ERROR', message: `${r.host} resolves to a link-local (metadata) address; the proxy does not relay there.` }
-          : { code: timedOut ? 'TIMEOUT' : 'TARGET_UNREACHABLE', message: `${r.host}: ${code}`, fix: `Check that ${r.host} is reachable from the proxy.` },
+          : tlsFailed
+            ? { code: 'TLS_ERROR', message: `${r.host}: its certificate does not verify (${e.cause?.code ?? e.code}); nothing was sent to it.`, fix: `Check the host name, or trust its CA with --cacert (or NODE_EXTRA_CA_CERTS) if it is a private one.` }
+            : { code: timedOut ? 'TIMEOUT' : 'TARGET_UNREACHABLE', message: `${r.host}: ${code}`, fix: `Check that ${r.host} is reachable from the proxy.` },
       });
     }
     finish();
@@ -328,7 +335,35 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
     : null;
 
-  const policy: TunnelPolicy = { mode: options.mode, strict: options.strict, allowHosts: options.allowHosts, metadataHosts, connectTimeoutMs: Math.min(timeout, 30_000), track };
+  // --intercept-tls: TLS terminated with a leaf for the allowlisted host, then every request inside (HTTP/1.1 or
+  // HTTP/2 by ALPN) goes through the same handler as a plain forward request for https://HOST, token and all.
+  let intercept: TunnelPolicy['intercept'];
+  if (options.mode === 'forward' && options.interceptTls) {
+    const leafFor = options.interceptTls;
+    const inner = createSecureServer({ allowHTTP1: true, SNICallback: (name, cb) => (hostAllowed(options.allowHosts, name) ? cb(null, leafFor(name.toLowerCase())) : cb(new Error(`${name} is not an allowed host`))) }, (req, res) => {
+      const authority = String(req.headers[':authority'] ?? req.headers.host ?? '');
+      (req as unknown as IncomingMessage).url = `https://${authority}${req.url?.startsWith('/') ? req.url : '/'}`;
+      metrics.inflight++;
+      const done = handle(req as unknown as IncomingMessage, res as unknown as ServerResponse)
+        .catch(() => {
+          if (res.headersSent) res.stream?.destroy();
+          else res.writeHead(500).end();
+        })
+        .finally(() => {
+          metrics.inflight--;
+          inflight.delete(done);
+        });
+      inflight.add(done);
+    });
+    inner.on('tlsClientError', () => {});
+    intercept = (client, head, host) => {
+      // The client's SNI picks the leaf (for an allowlisted name only); the CONNECT host was checked on the way in.
+      void host;
+      if (head.length) client.unshift(head);
+      inner.emit('connection', client);
+    };
+  }
+  const policy: TunnelPolicy = { mode: options.mode, strict: options.strict, allowHosts: options.allowHosts, metadataHosts, connectTimeoutMs: Math.min(timeout, 30_000), track, ...(intercept ? { intercept } : {}) };
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => handleConnect(req, client, head, policy));
 
   // WebSocket and other upgrades: the same admission rules as any request (a page can open a WebSocket anywhere).

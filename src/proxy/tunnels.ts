@@ -15,6 +15,8 @@ export interface TunnelPolicy {
   connectTimeoutMs: number;
   /** Tunnels leave node:http's bookkeeping once they switch protocols: the server ends them itself on close. */
   track: (...sockets: Socket[]) => void;
+  /** --intercept-tls: a CONNECT to an allowed host is answered here (TLS terminated, a token added per request). */
+  intercept?: (client: Socket, head: Buffer, host: string) => void;
 }
 
 const REASONS: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 421: 'Misdirected Request', 502: 'Bad Gateway', 504: 'Gateway Timeout', 508: 'Loop Detected' };
@@ -33,7 +35,13 @@ export function handleConnect(req: IncomingMessage, client: Socket, head: Buffer
   if (!target || target.port === null) return rawReply(client, 400, 'CONNECT needs host:port with a port from 1 to 65535.');
   if (policy.mode === 'reverse') return rawReply(client, 403, 'This is a reverse proxy: CONNECT is not relayed.');
   if (forbiddenDestination(target.hostname, target.port, policy.metadataHosts)) return rawReply(client, 403, 'The metadata server and link-local addresses are never reached through the proxy.');
-  if (policy.strict && !hostAllowed(policy.allowHosts, req.url ?? '')) return rawReply(client, 403, `${req.url} is not an allowed host (--allow-host); --strict refuses it.`);
+  const allowed = hostAllowed(policy.allowHosts, req.url ?? '');
+  if (policy.strict && !allowed) return rawReply(client, 403, `${req.url} is not an allowed host (--allow-host); --strict refuses it.`);
+  // Only allowlisted hosts are decrypted; every other tunnel carries the client's bytes untouched.
+  if (allowed && policy.intercept) {
+    policy.track(client);
+    return void client.write('HTTP/1.1 200 Connection Established\r\n\r\n', () => policy.intercept!(client, head, target.hostname));
+  }
   const upstream = netConnect({ host: target.hostname, port: target.port, lookup: guardedLookup });
   policy.track(client, upstream);
   upstream.setTimeout(policy.connectTimeoutMs, () => {
