@@ -1,0 +1,155 @@
+// idcall proxy --forward --intercept-tls: unchanged HTTPS clients through the sidecar. Allowlisted hosts are decrypted
+// with the proxy's CA and get the token inside; every other host is tunnelled byte for byte; an upstream whose
+// certificate does not verify is never sent anything.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { ProxyAgent, request } from 'undici';
+import { createCertificateAuthority, loadCertificateAuthority } from '../../src/core/net/certificates.ts';
+import { parseConnectTo } from '../../src/core/net/routing.ts';
+import { leafCache, loadOrCreateCa } from '../../src/proxy/ca-store.ts';
+import type { RunningProxy } from '../../src/proxy/server.ts';
+import { run } from '../../src/cli/main.ts';
+import { cleanEnv, emulatorFixture, idcall } from '../helpers/cli.ts';
+import { proxyFor } from '../helpers/proxy.ts';
+
+const run$ = promisify(execFile);
+const hasCurl = spawnSync('curl', ['--version']).status === 0;
+let proxy: RunningProxy;
+let caPem: string;
+let caDir: string;
+// An HTTPS server of another CA: a "real" upstream the proxy's CA has nothing to do with.
+const foreign = createCertificateAuthority({ commonName: 'someone else', now: Date.now() });
+const foreignLeaf = foreign.issue(['bad.run.app', 'localhost', '127.0.0.1'], { now: Date.now() });
+let foreignHits = 0;
+const foreignServer = createHttpsServer({ cert: foreignLeaf.certPem, key: foreignLeaf.keyPem }, (_req, res) => {
+  foreignHits++;
+  res.end('foreign');
+});
+
+const fx = emulatorFixture(undefined, async ({ emu, creds, dir }) => {
+  await new Promise<void>((r) => foreignServer.listen(0, '127.0.0.1', r));
+  caDir = join(dir.path, 'proxy-ca');
+  const { ca } = await loadOrCreateCa({ caDir, allowHosts: ['*.run.app'], now: Date.now() });
+  caPem = ca.certPem;
+  const foreignPort = (foreignServer.address() as { port: number }).port;
+  const env = { HOME: dir.path, GOOGLE_APPLICATION_CREDENTIALS: creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none' };
+  proxy = (
+    await proxyFor(env, {
+      mode: 'forward',
+      allowHosts: ['*.run.app'],
+      interceptTls: leafCache(ca, Date.now),
+      // Production names reach the emulator's TLS front door; bad.run.app reaches a server whose CA nobody trusts.
+      routing: { connectTo: [...emu.connectTo.map(parseConnectTo), parseConnectTo(`bad.run.app:443:127.0.0.1:${foreignPort}`)], resolve: [], ca: emu.caPem },
+    })
+  ).proxy;
+});
+after(async () => {
+  await proxy?.close();
+  foreignServer.closeAllConnections();
+  foreignServer.close();
+});
+
+const hello = () => fx.emu.serviceRunUrls.hello![0]!;
+
+test('intercept: undici (Node\'s HTTPS client) through HTTPS_PROXY with the proxy CA: 200, and the upstream saw the token', { timeout: 30_000 }, async () => {
+  const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: caPem } });
+  try {
+    const res = await request(`${hello()}/through-the-sidecar`, { dispatcher });
+    assert.equal(res.statusCode, 200);
+    const echo = (await res.body.json()) as { caller: string; path: string; audience: string };
+    assert.equal(echo.caller, 'caller@demo-project.iam.gserviceaccount.com', 'the token was added inside the tunnel');
+    assert.equal(echo.audience, hello());
+    assert.equal(echo.path, '/through-the-sidecar');
+  } finally {
+    await dispatcher.close();
+  }
+});
+
+test('intercept: curl over HTTP/2 and HTTP/1.1 (ALPN inside the tunnel)', { skip: hasCurl ? false : 'curl is not installed', timeout: 30_000 }, async () => {
+  const caFile = join(caDir, 'ca.pem');
+  for (const version of ['--http2', '--http1.1']) {
+    const { stdout } = await run$('curl', ['-sS', version, '--proxy', proxy.url, '--cacert', caFile, '-w', '\n%{http_code} %{http_version}', `${hello()}/`], { timeout: 30_000, env: { PATH: process.env.PATH! } });
+    const [body, status] = stdout.split('\n');
+    assert.equal(JSON.parse(body!).caller, 'caller@demo-project.iam.gserviceaccount.com');
+    assert.equal(status, version === '--http2' ? '200 2' : '200 1.1');
+  }
+});
+
+test('intercept: a host the allowlist does not admit is tunnelled untouched: the client sees the upstream\'s own certificate', { timeout: 30_000 }, async () => {
+  const port = (foreignServer.address() as { port: number }).port;
+  const certificate = await new Promise<X509Certificate>((resolve, reject) => {
+    // CONNECT first, then TLS on the same socket, as a client library does.
+    const raw = netConnect(Number(new URL(proxy.url).port), '127.0.0.1', () => raw.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+    raw.once('data', (chunk: Buffer) => {
+      assert.match(chunk.toString(), /^HTTP\/1\.1 200/);
+      const tls = tlsConnect({ socket: raw, servername: 'localhost', ca: foreign.certPem }, () => {
+        resolve(new X509Certificate(tls.getPeerCertificate().raw));
+        tls.destroy();
+      });
+      tls.on('error', reject);
+    });
+    raw.on('error', reject);
+  });
+  assert.match(certificate.issuer, /someone else/, 'the upstream\'s certificate, not one from the proxy\'s CA');
+});
+
+test('intercept: an upstream whose certificate does not verify gets nothing: 502 TLS_ERROR', { timeout: 30_000 }, async () => {
+  const before = foreignHits;
+  const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: caPem } });
+  try {
+    const res = await request('https://bad.run.app/secret', { dispatcher });
+    assert.equal(res.statusCode, 502);
+    const body = (await res.body.json()) as { error: { code: string } };
+    assert.equal(body.error.code, 'TLS_ERROR');
+    assert.equal(foreignHits, before, 'no request (and so no token) reached it');
+  } finally {
+    await dispatcher.close();
+  }
+});
+
+test('intercept: the generated CA: name-constrained to the allowlist, files 0700/0600, the same CA on the next start', { timeout: 30_000 }, async () => {
+  assert.equal((await stat(caDir)).mode & 0o777, 0o700);
+  assert.equal((await stat(join(caDir, 'ca-key.pem'))).mode & 0o777, 0o600);
+  const again = await loadOrCreateCa({ caDir, allowHosts: ['*.run.app'], now: Date.now() });
+  assert.equal(again.ca.certPem, caPem, 'reused');
+  assert.equal(again.generated, false);
+  // Enforced, not just written: a leaf the CA's key signs for another site fails verification against the CA.
+  const key = await readFile(join(caDir, 'ca-key.pem'), 'utf8');
+  const rogue = loadCertificateAuthority(caPem, key).issue(['www.google.com'], { now: Date.now() });
+  const server = createHttpsServer({ cert: rogue.certPem, key: rogue.keyPem }, (_q, r) => r.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const error = await new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, servername: 'www.google.com', ca: caPem }, () => resolve('authorized'));
+      s.on('error', (e: Error) => resolve(e.message));
+    });
+    assert.match(error, /permitted subtree violation/);
+  } finally {
+    server.close();
+  }
+});
+
+test('intercept: the CLI: --intercept-tls needs --forward (exit 2); proxy ca-cert prints the certificate and never the key', { timeout: 30_000 }, async () => {
+  const wrong = await idcall(['proxy', '--target', 'https://hello-123456789012.us-central1.run.app', '--intercept-tls'], cleanEnv(fx.dir.path));
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /--intercept-tls goes with --forward/);
+  const dir = await mkdtemp(join(tmpdir(), 'idcall-ca-'));
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (c) => (out += c));
+  const code = await run(['proxy', 'ca-cert', '--ca-dir', dir], { stdout, stderr: new PassThrough(), stdin: new PassThrough(), env: cleanEnv(dir) });
+  assert.equal(code, 0);
+  assert.match(out, /^-----BEGIN CERTIFICATE-----/);
+  assert.doesNotMatch(out, /PRIVATE KEY/);
+  assert.equal(out, await readFile(join(dir, 'ca.pem'), 'utf8'));
+});
