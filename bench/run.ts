@@ -1,7 +1,7 @@
 // `npm run bench [-- NAME…]`: run the benches (all by default); each prints ratios measured side by side in one run.
 import { spawnSync } from 'node:child_process';
 
-const all = ['startup', 'e2e', 'proxy', 'h2c', 'download', 'compare'];
+const all = ['startup', 'e2e', 'proxy', 'h2c', 'download', 'compare', 'intercept'];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((a) => !all.includes(a));
 if (unknown.length) {
