@@ -1,7 +1,9 @@
 // HTTP/2 cleartext with prior knowledge (how gRPC clients talk to a local port), on the same port as HTTP/1.1
 // (h2c-listener.ts tells the two apart).
 // Streams go upstream over HTTP/2 (TLS with ALPN for https targets, h2c for http ones) with the token added,
-// trailers included, so gRPC works end to end. Reverse mode only: gRPC clients reach proxies with CONNECT.
+// trailers included, so gRPC works end to end. Reverse mode, and the HTTP/2 streams of --intercept-tls tunnels.
+// Longer than 300 lines because the relay and its stream lifecycle (admission, token, windows, idle, reset, trailers)
+// belong together; the listener and the connection sniffing are elsewhere.
 import {
   connect as http2Connect,
   constants,
@@ -23,6 +25,7 @@ import { redact } from '../core/redact.ts';
 import { appendVia, endToEnd, viaNames } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { shareWithH2c } from '../core/net/h2c-listener.ts';
+import { route, type Routing } from '../core/net/routing.ts';
 
 export interface H2cOptions {
   target: URL;
@@ -36,6 +39,8 @@ export interface H2cOptions {
   admit: (headers: IncomingHttpHeaders) => { error: number; code: string; message: string } | null;
   /** TLS settings for https upstreams (tests use a private CA). */
   tls?: ConnectionOptions;
+  /** --connect-to / --resolve for the upstream connections. */
+  routing?: Routing;
   onExchange: (entry: { method: string; path: string; status: number; upstreamMs: number | null; token: CacheResult | 'client' | 'none'; error?: string }) => void;
 }
 
@@ -51,19 +56,38 @@ const CONNECTION_WINDOW = 32 << 20;
 /** Route connections that open with the HTTP/2 preface on `server`'s port to an HTTP/2 proxy. */
 export function acceptH2c(server: Server, options: H2cOptions): H2c {
   const h2 = createHttp2Server();
+  const relay = createH2Relay(options);
+  h2.on('session', relay.track);
+  h2.on('stream', relay.handle);
+  h2.on('sessionError', () => {});
+  const listener = shareWithH2c(server, h2);
+  return {
+    close() {
+      listener.close();
+      relay.close();
+    },
+  };
+}
+
+export interface H2Relay {
+  /** A client stream to relay to `options.target` over one of a few shared HTTP/2 upstream sessions. */
+  handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void;
+  /** Count a client session, so close() ends it. */
+  track(session: ServerHttp2Session | ClientHttp2Session): void;
+  close(): void;
+}
+
+/**
+ * The HTTP/2 relay behind `--h2c` and behind `--intercept-tls` for HTTP/2 clients (gRPC over TLS): streams in,
+ * the token added, streams out over a few upstream sessions, trailers passed on both ways.
+ */
+export function createH2Relay(options: H2cOptions): H2Relay {
   const sessions = new Set<ServerHttp2Session | ClientHttp2Session>();
   const track = (session: ServerHttp2Session | ClientHttp2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   };
-  h2.on('session', track);
   const idle = new IdleWatch(options.upstreamTimeoutMs);
-  h2.on('stream', (stream, headers, flags) => {
-    // A client's RST_STREAM with an error code surfaces as 'error' on the stream: the stream's end, not the process's.
-    stream.on('error', () => {});
-    void proxyStream(stream, headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, options, upstreamFor, idle).catch(() => stream.destroyed || stream.close(constants.NGHTTP2_INTERNAL_ERROR));
-  });
-  h2.on('sessionError', () => {});
 
   // A few upstream connections, used in turn: over one, the proxy and the service take turns (a batch of requests,
   // then a batch of responses) and each idles while the other works; several keep both busy.
@@ -78,12 +102,16 @@ export function acceptH2c(server: Server, options: H2cOptions): H2c {
     const { hostname, port: rawPort, protocol } = options.target;
     const host = bareHost(hostname);
     const port = Number(rawPort || (protocol === 'https:' ? 443 : 80));
+    // --connect-to / --resolve: connect elsewhere, with the real name in SNI and :authority.
+    const routed = options.routing ? route(options.routing, host, port) : null;
+    const connectHost = routed?.host ?? host;
+    const connectPort = routed?.port ?? port;
     const session = http2Connect(options.target.origin, {
       settings: { initialWindowSize: STREAM_WINDOW },
       createConnection: () =>
         protocol === 'https:'
-          ? tlsConnect({ ...options.tls, host, port, servername: isIP(host) ? undefined : host, ALPNProtocols: ['h2'], noDelay: true } as ConnectionOptions)
-          : netConnect({ host, port, noDelay: true }),
+          ? tlsConnect({ ...options.tls, host: connectHost, port: connectPort, servername: isIP(host) ? undefined : host, ALPNProtocols: ['h2'], noDelay: true } as ConnectionOptions)
+          : netConnect({ host: connectHost, port: connectPort, noDelay: true }),
     });
     session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW));
     session.on('error', () => {}); // each stream reports its own failure
@@ -94,12 +122,15 @@ export function acceptH2c(server: Server, options: H2cOptions): H2c {
     return session;
   };
 
-  const listener = shareWithH2c(server, h2);
-
   return {
+    track,
+    handle(stream, headers, flags) {
+      // A client's RST_STREAM with an error code surfaces as 'error' on the stream: the stream's end, not the process's.
+      stream.on('error', () => {});
+      void proxyStream(stream, headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, options, upstreamFor, idle).catch(() => stream.destroyed || stream.close(constants.NGHTTP2_INTERNAL_ERROR));
+    },
     close() {
       idle.stop();
-      listener.close();
       for (const session of sessions) session.close();
       setTimeout(() => {
         for (const session of sessions) session.destroy();
@@ -272,6 +303,9 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     const failed = (message: string) => {
       if (timedOut) {
         fail(504, 4 /* DEADLINE_EXCEEDED */, 'TIMEOUT', `${options.target.host} did not answer within ${options.upstreamTimeoutMs} ms`, 'Raise --upstream-timeout if the service is slow to start, or check that it is healthy.');
+      } else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|certificate/i.test(message)) {
+        // An upstream whose certificate does not verify is never sent the stream (nor its token).
+        fail(502, 14 /* UNAVAILABLE */, 'TLS_ERROR', `${options.target.host}: its certificate does not verify (${message}); nothing was sent to it.`, 'Check the host name, or trust its CA with --cacert (or NODE_EXTRA_CA_CERTS) if it is a private one.');
       } else {
         fail(502, 14 /* UNAVAILABLE */, 'TARGET_UNREACHABLE', `${options.target.host}: ${message}`, `Check that ${options.target.host} is reachable from the proxy and speaks HTTP/2.`);
       }

@@ -5,7 +5,6 @@
 // best in one place; the pieces that stand alone are already out.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createSecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { Agent as AgentType, Dispatcher } from 'undici';
@@ -20,6 +19,7 @@ import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
 import { DEFAULTS } from '../core/options.ts';
 import { routedConnector, trustWith, type Routing } from '../core/net/routing.ts';
+import { createInterceptor, type Interceptor } from './intercept.ts';
 import { acceptH2c } from './h2c.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { relay, type Relay } from './relay.ts';
@@ -335,33 +335,41 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       })
     : null;
 
-  // --intercept-tls: TLS terminated with a leaf for the allowlisted host, then every request inside (HTTP/1.1 or
-  // HTTP/2 by ALPN) goes through the same handler as a plain forward request for https://HOST, token and all.
+  // --intercept-tls (intercept.ts): HTTP/1.1 requests inside the tunnel go through the same handler as a plain
+  // forward request for https://HOST; HTTP/2 streams through the relay --h2c uses.
   let intercept: TunnelPolicy['intercept'];
+  let interceptor: Interceptor | undefined;
   if (options.mode === 'forward' && options.interceptTls) {
-    const leafFor = options.interceptTls;
-    const inner = createSecureServer({ allowHTTP1: true, SNICallback: (name, cb) => (hostAllowed(options.allowHosts, name) ? cb(null, leafFor(name.toLowerCase())) : cb(new Error(`${name} is not an allowed host`))) }, (req, res) => {
-      const authority = String(req.headers[':authority'] ?? req.headers.host ?? '');
-      (req as unknown as IncomingMessage).url = `https://${authority}${req.url?.startsWith('/') ? req.url : '/'}`;
-      metrics.inflight++;
-      const done = handle(req as unknown as IncomingMessage, res as unknown as ServerResponse)
-        .catch(() => {
-          if (res.headersSent) res.stream?.destroy();
-          else res.writeHead(500).end();
-        })
-        .finally(() => {
-          metrics.inflight--;
-          inflight.delete(done);
-        });
-      inflight.add(done);
+    interceptor = createInterceptor({
+      allowHosts: options.allowHosts,
+      leafFor: options.interceptTls,
+      http1: (req, res) => {
+        metrics.inflight++;
+        const done = handle(req, res)
+          .catch(() => void (res.headersSent ? res.destroy() : res.writeHead(500).end()))
+          .finally(() => {
+            metrics.inflight--;
+            inflight.delete(done);
+          });
+        inflight.add(done);
+      },
+      relayOptions: (origin, audience) => ({
+        target: origin,
+        audience,
+        cache: options.cache,
+        tokenHeader,
+        upstreamTimeoutMs: timeout,
+        viaName,
+        admit: () => null,
+        ...(ca ? { tls: { ca } } : {}),
+        ...(options.routing ? { routing: options.routing } : {}),
+        onExchange: (e) => {
+          metrics.record(e.status, e.token, e.upstreamMs);
+          if (options.onLog) log({ time: new Date().toISOString(), host: origin.host, ...e });
+        },
+      }),
     });
-    inner.on('tlsClientError', () => {});
-    intercept = (client, head, host) => {
-      // The client's SNI picks the leaf (for an allowlisted name only); the CONNECT host was checked on the way in.
-      void host;
-      if (head.length) client.unshift(head);
-      inner.emit('connection', client);
-    };
+    intercept = interceptor.accept;
   }
   const policy: TunnelPolicy = { mode: options.mode, strict: options.strict, allowHosts: options.allowHosts, metadataHosts, connectTimeoutMs: Math.min(timeout, 30_000), track, ...(intercept ? { intercept } : {}) };
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => handleConnect(req, client, head, policy));
@@ -415,6 +423,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.closeAllConnections();
         for (const s of tunnels) s.destroy();
         h2c?.close();
+        interceptor?.close();
         await Promise.all([agent, ...viaProxy.values()].map((d) => d.close().catch(() => {})));
       })()),
   };

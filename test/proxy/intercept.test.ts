@@ -9,6 +9,7 @@ import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createHttpsServer } from 'node:https';
+import { connect as http2Connect, createSecureServer } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { PassThrough } from 'node:stream';
@@ -31,13 +32,32 @@ let caDir: string;
 const foreign = createCertificateAuthority({ commonName: 'someone else', now: Date.now() });
 const foreignLeaf = foreign.issue(['bad.run.app', 'localhost', '127.0.0.1'], { now: Date.now() });
 let foreignHits = 0;
-const foreignServer = createHttpsServer({ cert: foreignLeaf.certPem, key: foreignLeaf.keyPem }, (_req, res) => {
+// HTTP/2 and 1.1, as Google's front ends: what the proxy's HTTP/2 relay and its HTTP/1.1 path both reach.
+const openSockets = new Set<import('node:net').Socket>();
+const h2Server = (cert: { certPem: string; keyPem: string }, onRequest: (req: import('node:http2').Http2ServerRequest, res: import('node:http2').Http2ServerResponse) => void) => {
+  const server = createSecureServer({ cert: cert.certPem, key: cert.keyPem, allowHTTP1: true }, onRequest);
+  server.on('secureConnection', (socket) => {
+    openSockets.add(socket);
+    socket.once('close', () => openSockets.delete(socket));
+  });
+  return server;
+};
+const foreignServer = h2Server(foreignLeaf, (_req, res) => {
   foreignHits++;
   res.end('foreign');
+});
+// A gRPC service on a trusted certificate: headers, one message, then trailers (grpc-status), and what it received.
+const trusted = createCertificateAuthority({ commonName: 'a private CA the proxy trusts', now: Date.now() });
+const grpcServer = h2Server(trusted.issue(['grpc.run.app'], { now: Date.now() }), (req, res) => {
+  res.writeHead(200, { 'content-type': 'application/grpc' });
+  res.addTrailers({ 'grpc-status': '0', 'grpc-message': 'ok', 'x-saw-token': req.headers.authorization?.startsWith('Bearer ey') ? 'yes' : 'no', 'x-saw-te': String(req.headers.te) });
+  res.end(Buffer.from([0, 0, 0, 0, 0]));
 });
 
 const fx = emulatorFixture(undefined, async ({ emu, creds, dir }) => {
   await new Promise<void>((r) => foreignServer.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => grpcServer.listen(0, '127.0.0.1', r));
+  const grpcPort = (grpcServer.address() as { port: number }).port;
   caDir = join(dir.path, 'proxy-ca');
   const { ca } = await loadOrCreateCa({ caDir, allowHosts: ['*.run.app'], now: Date.now() });
   caPem = ca.certPem;
@@ -49,14 +69,15 @@ const fx = emulatorFixture(undefined, async ({ emu, creds, dir }) => {
       allowHosts: ['*.run.app'],
       interceptTls: leafCache(ca, Date.now),
       // Production names reach the emulator's TLS front door; bad.run.app reaches a server whose CA nobody trusts.
-      routing: { connectTo: [...emu.connectTo.map(parseConnectTo), parseConnectTo(`bad.run.app:443:127.0.0.1:${foreignPort}`)], resolve: [], ca: emu.caPem },
+      routing: { connectTo: [...emu.connectTo.map(parseConnectTo), parseConnectTo(`bad.run.app:443:127.0.0.1:${foreignPort}`), parseConnectTo(`grpc.run.app:443:127.0.0.1:${grpcPort}`)], resolve: [], ca: `${emu.caPem}\n${trusted.certPem}` },
     })
   ).proxy;
 });
 after(async () => {
   await proxy?.close();
-  foreignServer.closeAllConnections();
+  for (const socket of openSockets) socket.destroy();
   foreignServer.close();
+  grpcServer.close();
 });
 
 const hello = () => fx.emu.serviceRunUrls.hello![0]!;
@@ -110,7 +131,7 @@ test('intercept: an upstream whose certificate does not verify gets nothing: 502
     const res = await request('https://bad.run.app/secret', { dispatcher });
     assert.equal(res.statusCode, 502);
     const body = (await res.body.json()) as { error: { code: string } };
-    assert.equal(body.error.code, 'TLS_ERROR');
+    assert.equal(body.error.code, 'TLS_ERROR', JSON.stringify(body));
     assert.equal(foreignHits, before, 'no request (and so no token) reached it');
   } finally {
     await dispatcher.close();
@@ -152,4 +173,28 @@ test('intercept: the CLI: --intercept-tls needs --forward (exit 2); proxy ca-cer
   assert.match(out, /^-----BEGIN CERTIFICATE-----/);
   assert.doesNotMatch(out, /PRIVATE KEY/);
   assert.equal(out, await readFile(join(dir, 'ca.pem'), 'utf8'));
+});
+
+test('intercept: gRPC over TLS through the sidecar: HTTP/2 by ALPN, the token added, trailers back', { timeout: 30_000 }, async () => {
+  // CONNECT, then TLS with ALPN h2 on the tunnel, then an HTTP/2 session over it: what a gRPC client behind HTTPS_PROXY does.
+  const raw = netConnect(Number(new URL(proxy.url).port), '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    raw.once('connect', () => raw.write('CONNECT grpc.run.app:443 HTTP/1.1\r\nHost: grpc.run.app:443\r\n\r\n'));
+    raw.once('data', (chunk: Buffer) => (/^HTTP\/1\.1 200/.test(chunk.toString()) ? resolve() : reject(new Error(chunk.toString()))));
+    raw.once('error', reject);
+  });
+  const session = http2Connect('https://grpc.run.app', { createConnection: () => tlsConnect({ socket: raw, servername: 'grpc.run.app', ca: caPem, ALPNProtocols: ['h2'] }) });
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': '/demo.Greeter/SayHello', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.end(Buffer.from([0, 0, 0, 0, 0]));
+    const [headers, trailers] = await Promise.all([new Promise<Record<string, unknown>>((r) => stream.once('response', r)), new Promise<Record<string, unknown>>((r) => stream.once('trailers', r))]);
+    stream.resume();
+    assert.equal(headers[':status'], 200);
+    assert.equal(trailers['grpc-status'], '0');
+    assert.equal(trailers['x-saw-token'], 'yes', 'the service saw the ID token');
+    assert.equal(trailers['x-saw-te'], 'trailers');
+  } finally {
+    session.destroy();
+    raw.destroy();
+  }
 });
