@@ -198,3 +198,20 @@ test('intercept: gRPC over TLS through the sidecar: HTTP/2 by ALPN, the token ad
     raw.destroy();
   }
 });
+
+test('intercept: node:https through HTTPS_PROXY (Node\'s own proxy agent) with the CA: 200 as the caller', { timeout: 30_000 }, async () => {
+  const https = await import('node:https');
+  const agent = new https.Agent({ proxyEnv: { HTTPS_PROXY: proxy.url }, ca: caPem } as import('node:https').AgentOptions);
+  try {
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get(`${hello()}/via-node-https`, { agent }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode} ${text}`))));
+      }).on('error', reject);
+    });
+    assert.equal(JSON.parse(body).caller, 'caller@demo-project.iam.gserviceaccount.com');
+  } finally {
+    agent.destroy();
+  }
+});
