@@ -5,7 +5,7 @@ import { asIdcallError, IdcallError } from '../errors.ts';
 import { conclude, REPORT_VERSION, sideOfStep, type CallReport, type Step, type Verdict } from '../report.ts';
 import { obtainToken } from '../steps/obtain.ts';
 import type { CallSettings, SourceOptions } from '../options.ts';
-import { runCall, skipped, type CallPayload } from '../steps/steps.ts';
+import { runCall, runCallRaw, skipped, type CallPayload } from '../steps/steps.ts';
 import { serviceFromUrl, verdictForResponse } from './verdict.ts';
 import { frontEndVerdict, functionOf } from './front-ends.ts';
 import { kindFromAnswer, type TargetInfo } from '../target-kind.ts';
@@ -18,9 +18,11 @@ const publicTarget = (t: TargetInfo) => ({ kind: t.kind, audience: t.audience, a
  * call step's details, learns it; nothing is sent with it.
  */
 async function iapClientIdProbe(ctx: Context, url: URL, options: DiagnoseOptions, step: Step): Promise<string | undefined> {
-  const { callTarget } = await import('../net/target.ts');
+  // The same route as the call itself (--connect-to, --cacert, HTTPS_PROXY), as a GET with no token and no body.
+  const { maxTimeMs: _whole, ...settings } = options;
+  const { result: probe } = await runCallRaw(ctx, url, null, { ...settings, method: 'GET', bodyLimit: 0 }, { headers: [], ...(options.ca ? { ca: options.ca } : {}) });
   try {
-    const probe = await callTarget({ url, method: 'GET', headers: [], token: null, headerName: options.headerName, timeoutMs: options.timeoutMs, bodyLimit: 0, monotonic: ctx.monotonic, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    if (!probe) throw new Error('no answer');
     const location = probe.headers.location;
     const clientId = location ? new URL(location, url).searchParams.get('client_id') : null;
     step.details.push(clientId ? `asked IAP once more, without a token, for its OAuth client: ${clientId}` : `asked IAP once more, without a token, for its OAuth client: it answered ${probe.status} without naming one`);

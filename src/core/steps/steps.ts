@@ -184,7 +184,8 @@ export interface CallPayload {
 /** Headers of the target's answer that say who answered and why; shown under the call step. */
 const SHOWN_HEADERS = ['www-authenticate', 'server', 'x-cloud-trace-context', 'content-type', 'location'];
 
-async function runCallRaw(ctx: Context, url: URL, token: string, settings: CallSettings, payload: CallPayload): Promise<{ step: Step; result: CallResult | null; error: IdcallError | null }> {
+/** `token` null: the same request without one (a probe of what the front end tells an anonymous caller). */
+export async function runCallRaw(ctx: Context, url: URL, token: string | null, settings: CallSettings, payload: CallPayload): Promise<{ step: Step; result: CallResult | null; error: IdcallError | null }> {
   const t0 = ctx.monotonic();
   // undici loads only when a target is called: it is a third of start-up for the other commands.
   const { callTarget } = await import('../net/target.ts');
