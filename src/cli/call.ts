@@ -14,6 +14,7 @@ import { contextFor, type IO } from './io.ts';
 import { canonicalHeaderName, DEFAULTS, resolveCallSettings, resolveSourceOptions } from '../core/options.ts';
 import { withRouting, withSourceOptions, withTargetKind } from './options.ts';
 import { readCaFile } from './cacert.ts';
+import { injectedExtraCaFile } from '../core/net/routing.ts';
 import { styleFor } from './terminal.ts';
 
 // -d @FILE is held in memory to be sent (and replayed on no retry): bounded like every file idcall reads.
@@ -128,7 +129,8 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
   const settings = resolveCallSettings(argv, data !== undefined);
   // NODE_EXTRA_CA_CERTS works for the process that starts with it; an environment handed in (tests, an embedding
   // program) is honoured the same way.
-  const extra = io.env.NODE_EXTRA_CA_CERTS && io.env.NODE_EXTRA_CA_CERTS !== process.env.NODE_EXTRA_CA_CERTS ? await readCaFile(io.env.NODE_EXTRA_CA_CERTS).catch(() => undefined) : undefined;
+  const injected = injectedExtraCaFile(io.env);
+  const extra = injected ? await readCaFile(injected).catch(() => undefined) : undefined;
   const ca = [settings.cacert !== undefined ? await readCaFile(settings.cacert) : undefined, extra].filter(Boolean).join('\n') || undefined;
   // A URL mistake is one usage line before anything runs, not a table of skipped steps.
   refusePlainHttp(parseTargetUrl(settings.url, settings.audience).url, settings.allowInsecure);

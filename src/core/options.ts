@@ -180,6 +180,11 @@ export function resolveSourceOptions(raw: Raw): SourceOptions {
   };
 }
 
+/** How a token is minted for a kind of target: IAP needs the email claim (includeEmail, metadata format=full, §11.2). */
+export function mintOptionsFor<T extends SourceOptions>(options: T, kind: TargetKind | undefined): T {
+  return kind === 'iap' ? { ...options, includeEmail: true, format: 'full' } : options;
+}
+
 export interface TokenOptions extends SourceOptions {
   audience?: string;
   targetKind?: TargetKind;

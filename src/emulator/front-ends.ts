@@ -3,7 +3,7 @@
 // JSON, so tests see which token, header and identity arrived.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, send } from './http.ts';
-import { audienceAccepted, checkGoogleIdToken, forbiddenPage, gfeHeaders, principalOf, unauthorizedPage, type ServiceIdentity } from './service.ts';
+import { checkGoogleIdToken, developmentAudienceAccepted, forbiddenPage, gfeHeaders, principalOf, unauthorizedPage, type ServiceIdentity } from './service.ts';
 import type { EmulatorState } from './state.ts';
 import { sign } from 'node:crypto';
 import { numericId } from './keys.ts';
@@ -40,15 +40,10 @@ export function functionGen1Handler(state: EmulatorState, service: ServiceIdenti
     const member = principalOf(state, checked.claims);
     // Only the URL with the function's name: the bare host (what a library that sends the origin mints for) is 401.
     const accepted = [`${service.localUrl}/${service.spec.name}`, ...service.runUrls];
-    if (!accepted.includes(String(checked.claims.aud)) && !audienceAcceptedForUsers(state, service, String(checked.claims.aud), member)) return page(401);
+    if (!accepted.includes(String(checked.claims.aud)) && !developmentAudienceAccepted(state, String(checked.claims.aud), member)) return page(401);
     if (!state.hasRole(service.spec.bindings, FUNCTION_INVOKERS, member)) return page(403);
     return echo(req, res, url, service, member, checked.claims, { generation: 1 }, gfe);
   };
-}
-
-/** The development leniencies (gcloud's client id) apply to functions as to Cloud Run; the service's own URLs do not. */
-function audienceAcceptedForUsers(state: EmulatorState, service: ServiceIdentity, aud: string, member: string): boolean {
-  return !aud.startsWith('http') && audienceAccepted(state, { ...service, localUrl: '\u0000', runUrls: [] }, aud, member);
 }
 
 /** IAP (§11.6): Proxy-Authorization first, then Authorization; the OAuth client ID as audience; an email claim. */

@@ -83,13 +83,9 @@ function cloudRunHandler(state: EmulatorState, service: ServiceIdentity) {
     if (!header) return page(403);
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
     if (!bearer) return page(401);
-    if (state.accessTokens.has(bearer)) return page(state.switches.accessTokenStatus);
-    const jwt = decodeJwt(bearer);
-    const key = jwt && state.googleKeys.find((k) => k.kid === jwt.header.kid);
-    if (!jwt || !key || !verifyJwtSignature(jwt, key.publicKey)) return page(401);
-    const claims = jwt.claims as { aud?: unknown; exp?: unknown; iat?: unknown; email?: unknown; sub?: unknown; iss?: unknown };
-    const now = state.now();
-    if (typeof claims.exp !== 'number' || claims.exp < now || (claims.iss !== 'https://accounts.google.com' && claims.iss !== 'accounts.google.com')) return page(401);
+    const checked = checkGoogleIdToken(state, bearer);
+    if (!('claims' in checked)) return page(checked.problem === 'access_token' ? state.switches.accessTokenStatus : 401);
+    const { claims } = checked;
 
     const member = principalOf(state, claims);
     if (!audienceAccepted(state, service, String(claims.aud), member)) return page(401);
@@ -132,6 +128,11 @@ export function audienceAccepted(state: EmulatorState, service: ServiceIdentity,
   const own = [service.localUrl, ...(service.spec.kind === 'function' ? [`${service.localUrl}/${service.spec.name}`] : []), ...service.runUrls, ...(service.spec.customAudiences ?? [])];
   if (own.includes(aud)) return true;
   if (state.switches.acceptTrailingSlashAudience && aud.endsWith('/') && own.includes(aud.slice(0, -1))) return true;
+  return developmentAudienceAccepted(state, aud, member);
+}
+
+/** The development leniencies of Cloud Run's front end (and Functions'), whatever the service's own URLs. */
+export function developmentAudienceAccepted(state: EmulatorState, aud: string, member: string): boolean {
   // gcloud's own client id: what `gcloud auth print-identity-token` uses without --audiences. Google's evidence is for
   // user tokens (§7.1); a service account's such token passing is a tutorial's claim, so it has its own switch, off.
   if (aud === GCLOUD_CLIENT_ID && (member.startsWith('user:') ? state.switches.acceptGcloudClientIdAudience : state.switches.acceptGcloudClientIdAudienceFromServiceAccounts)) return true;

@@ -19,7 +19,7 @@ import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { asIdcallError } from '../core/errors.ts';
 import type { CacheResult, TokenCache } from '../core/steps/token-cache.ts';
-import { describeNetworkError } from '../core/net/transport.ts';
+import { describeNetworkError, isCertificateFailure } from '../core/net/transport.ts';
 import { bareHost } from '../core/net/addresses.ts';
 import { redact } from '../core/redact.ts';
 import { appendVia, endToEnd, viaNames } from './headers.ts';
@@ -303,7 +303,7 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     const failed = (message: string) => {
       if (timedOut) {
         fail(504, 4 /* DEADLINE_EXCEEDED */, 'TIMEOUT', `${options.target.host} did not answer within ${options.upstreamTimeoutMs} ms`, 'Raise --upstream-timeout if the service is slow to start, or check that it is healthy.');
-      } else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|certificate/i.test(message)) {
+      } else if (isCertificateFailure(message)) {
         // An upstream whose certificate does not verify is never sent the stream (nor its token).
         fail(502, 14 /* UNAVAILABLE */, 'TLS_ERROR', `${options.target.host}: its certificate does not verify (${message}); nothing was sent to it.`, 'Check the host name, or trust its CA with --cacert (or NODE_EXTRA_CA_CERTS) if it is a private one.');
       } else {

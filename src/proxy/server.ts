@@ -11,7 +11,7 @@ import type { Agent as AgentType, Dispatcher } from 'undici';
 import { asIdcallError } from '../core/errors.ts';
 import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/steps/token-cache.ts';
-import { describeNetworkError } from '../core/net/transport.ts';
+import { describeNetworkError, isCertificateFailure } from '../core/net/transport.ts';
 import { redact } from '../core/redact.ts';
 import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, type Listener } from './guards.ts';
 import { appendVia, endToEnd, viaNames } from './headers.ts';
@@ -287,7 +287,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const timedOut = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT' || e.name === 'TimeoutError';
       const refused = e.code === 'EIDCALL_FORBIDDEN' || e.cause?.code === 'EIDCALL_FORBIDDEN';
       // An upstream whose certificate does not verify is never relayed to: the client gets a 502 naming it.
-      const tlsFailed = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ERR_TLS/.test(`${e.code ?? ''} ${e.cause?.code ?? ''}`);
+      const tlsFailed = isCertificateFailure(`${e.code ?? ''} ${e.cause?.code ?? ''}`);
       json(res, refused ? 403 : timedOut ? 504 : 502, {
         error: refused
           ? { code: 'USAGE_ERROR', message: `${r.host} resolves to a link-local (metadata) address; the proxy does not relay there.` }

@@ -4,7 +4,7 @@ import type { Context } from '../context.ts';
 import { asIdcallError, IdcallError } from '../errors.ts';
 import { conclude, REPORT_VERSION, sideOfStep, type CallReport, type Step, type Verdict } from '../report.ts';
 import { obtainToken } from '../steps/obtain.ts';
-import type { CallSettings, SourceOptions } from '../options.ts';
+import { mintOptionsFor, type CallSettings, type SourceOptions } from '../options.ts';
 import { runCall, runCallRaw, skipped, type CallPayload } from '../steps/steps.ts';
 import { serviceFromUrl, verdictForResponse } from './verdict.ts';
 import { frontEndVerdict, functionOf } from './front-ends.ts';
@@ -83,7 +83,7 @@ export async function diagnoseCall(ctx: Context, options: DiagnoseOptions): Prom
 
   // IAP needs the email claim: minting asks for it (includeEmail, format=full), and verify checks it came.
   const iap = target.target.kind === 'iap';
-  const obtained = await obtainToken(ctx, target.audience, iap ? { ...options, includeEmail: true, format: 'full' } : options, target.audience, iap);
+  const obtained = await obtainToken(ctx, target.audience, mintOptionsFor(options, target.target.kind), target.audience, iap);
   steps.push(...obtained.steps);
   report.source = obtained.source;
   report.shadowed = obtained.shadowed;

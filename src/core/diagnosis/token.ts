@@ -1,10 +1,10 @@
 // `idcall token`: the gcloud auth print-identity-token of every ADC source, with the same steps as `call`.
 import { kindOfAudience } from '../target-kind.ts';
+import { mintOptionsFor, type TokenOptions } from '../options.ts';
 import type { Context } from '../context.ts';
 import { IdcallError } from '../errors.ts';
 import { obtainToken } from '../steps/obtain.ts';
 import { conclude, REPORT_VERSION, sideOfStep, type TokenReport, type Verdict } from '../report.ts';
-import type { TokenOptions } from '../options.ts';
 import { userTokenFix } from './verdict.ts';
 
 /** What gcloud uses when no --audiences is given; Cloud Run accepts it too. */
@@ -18,7 +18,7 @@ export async function printableToken(ctx: Context, options: TokenOptions): Promi
   const kind = options.targetKind ?? (asked ? kindOfAudience(audience) : undefined);
   // IAP needs the email claim: ask for it whatever --include-email says, and check it came.
   const iap = kind === 'iap';
-  const obtained = await obtainToken(ctx, audience, iap ? { ...options, includeEmail: true, format: 'full' } : options, asked ? audience : null, iap);
+  const obtained = await obtainToken(ctx, audience, mintOptionsFor(options, kind), asked ? audience : null, iap);
   const report: TokenReport = {
     version: REPORT_VERSION,
     command: 'token',

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type * as Http from 'node:http';
 import type { Env } from '../context.ts';
 import { displayProxy, proxyFor } from './proxy-env.ts';
+import { injectedExtraCaFile, trustWith } from './routing.ts';
 import { nodeHasProxyAgents } from '../runtime.ts';
 
 export interface HttpInit {
@@ -69,7 +70,7 @@ export function createNodeHttp(env: Env = {}): HttpClient {
   let ca: string[] | undefined | null = null;
   const trust = (): string[] | undefined => {
     if (ca !== null) return ca;
-    const files = [env.IDCALL_CACERT, env.NODE_EXTRA_CA_CERTS !== process.env.NODE_EXTRA_CA_CERTS ? env.NODE_EXTRA_CA_CERTS : undefined].filter((f): f is string => Boolean(f));
+    const files = [env.IDCALL_CACERT, injectedExtraCaFile(env)].filter((f): f is string => Boolean(f));
     const pems = files.flatMap((f) => {
       try {
         return statSync(f).isFile() && statSync(f).size < 1 << 20 ? [readFileSync(f, 'utf8')] : [];
@@ -77,10 +78,7 @@ export function createNodeHttp(env: Env = {}): HttpClient {
         return [];
       }
     });
-    if (!pems.length) return (ca = undefined);
-    // node:tls only now: loading it costs start-up time every other command would pay.
-    const tls = builtin('node:tls') as typeof import('node:tls');
-    return (ca = [...(typeof tls.getCACertificates === 'function' ? tls.getCACertificates('default') : tls.rootCertificates), ...pems]);
+    return (ca = trustWith(pems.join('\n') || undefined));
   };
   const client: HttpClient = (url, init = {}) => {
     const target = new URL(url);

@@ -1,7 +1,7 @@
 // curl's --resolve and --connect-to, and --cacert: reach a real host name at another address (a Private Service
 // Connect endpoint, an internal load balancer, the emulator) while the URL, Host header, SNI and audience stay the
 // original name. Syntax and meaning are curl's.
-import { getCACertificates, rootCertificates } from 'node:tls';
+import { createRequire } from 'node:module';
 import type { buildConnector as BuildConnector } from 'undici';
 import { usageError } from '../errors.ts';
 
@@ -60,12 +60,24 @@ export function route(routing: Routing, host: string, port: number): { host: str
   return { host: r ? r.address : next.host, port: next.port, via };
 }
 
+const builtin = createRequire(import.meta.url);
+
 /** The trust for TLS: the default store (system roots, NODE_EXTRA_CA_CERTS) plus --cacert's certificates. */
 export function trustWith(extraPem: string | undefined): string[] | undefined {
   if (!extraPem) return undefined;
+  // node:tls only now: Google's endpoints over plain node:http (the metadata server) never need it at start-up.
+  const tls = builtin('node:tls') as typeof import('node:tls');
   // Passing `ca` replaces Node's default trust, so the default (with NODE_EXTRA_CA_CERTS) is passed along with it.
-  const base = typeof getCACertificates === 'function' ? getCACertificates('default') : [...rootCertificates];
+  const base = typeof tls.getCACertificates === 'function' ? tls.getCACertificates('default') : [...tls.rootCertificates];
   return [...base, extraPem];
+}
+
+/**
+ * NODE_EXTRA_CA_CERTS of an environment handed in (tests, a program embedding idcall), when it is not the one this
+ * process started with (that one Node applied already).
+ */
+export function injectedExtraCaFile(env: Record<string, string | undefined>): string | undefined {
+  return env.NODE_EXTRA_CA_CERTS && env.NODE_EXTRA_CA_CERTS !== process.env.NODE_EXTRA_CA_CERTS ? env.NODE_EXTRA_CA_CERTS : undefined;
 }
 
 /**

@@ -148,3 +148,8 @@ export function describeNetworkError(err: unknown, timeoutMs?: number): string {
   if (code) return `${code}${e?.cause?.message ? `: ${e.cause.message}` : ''}`;
   return e?.message ?? String(err);
 }
+
+/** Whether a connection failed on the peer's certificate (an error code or message): the proxy's TLS_ERROR. */
+export function isCertificateFailure(text: string): boolean {
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|ERR_TLS|certificate/i.test(text);
+}

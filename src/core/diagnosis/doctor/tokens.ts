@@ -9,6 +9,7 @@ import { runMint, StepFailure } from '../../steps/steps.ts';
 import type { Exchange } from '../../net/transport.ts';
 import { userTokenFix } from '../verdict.ts';
 import { check, type DoctorCheck } from './check.ts';
+import { mintOptionsFor } from '../../options.ts';
 import { kindOfAudience } from '../../target-kind.ts';
 
 export const accessToken: DoctorCheck = async (ctx, options, { resolved, source, exchanges }) => {
@@ -33,9 +34,10 @@ export const idToken: DoctorCheck = async (ctx, options, { resolved, gcloud, exc
   if (!resolved || (options.audience === undefined && !impersonating)) return { checks: [] };
   const audience = options.audience !== undefined ? options.audience.trim() : GCLOUD_CLIENT_ID;
   // The same rule as `token`: IAP needs the email claim.
-  const iap = (options.targetKind ?? (options.audience !== undefined ? kindOfAudience(audience) : undefined)) === 'iap';
+  const kind = options.targetKind ?? (options.audience !== undefined ? kindOfAudience(audience) : undefined);
+  const iap = kind === 'iap';
   try {
-    const m = await runMint(ctx, resolved, audience, iap ? { ...options, includeEmail: true, format: 'full' } : options);
+    const m = await runMint(ctx, resolved, audience, mintOptionsFor(options, kind));
     // A user's own token cannot carry the audience asked for: `token --audience` fails there, so doctor fails too.
     const user = m.minted.userToken && options.audience !== undefined;
     // IAP needs the email claim: the same rule as `token` and `inspect --target-kind iap`.
