@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { createCertificateAuthority, loadCertificateAuthority, type CertificateAuthority } from '../core/net/certificates.ts';
-import { usageError } from '../core/errors.ts';
+import { IdcallError, usageError } from '../core/errors.ts';
 import { isDirectory, isRegularFile } from '../core/files.ts';
 
 /** Where a generated CA lives by default: the user's config directory. */
@@ -44,14 +44,19 @@ export async function loadOrCreateCa(source: CaSource): Promise<{ ca: Certificat
     // Reused while it covers every allowlisted domain; a CA that does not would make clients reject the leaves.
     if (wanted.every((d) => existing.includes(d))) return { ca: loadCertificateAuthority(await readFile(certPath, 'utf8'), await readFile(keyPath, 'utf8')), origin: certPath, generated: false };
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (!(await isDirectory(dir))) throw usageError(`--ca-dir ${dir} is not a directory.`, 'Point --ca-dir at a directory of your own.');
-  await chmod(dir, 0o700);
   const ca = createCertificateAuthority({ commonName: `idcall proxy CA (${wanted.join(', ') || 'no hosts'})`, permittedDns: wanted, now: source.now });
-  await writeFile(keyPath, ca.keyPem, { mode: 0o600 });
-  await chmod(keyPath, 0o600);
-  await writeFile(certPath, ca.certPem, { mode: 0o644 });
-  await writeFile(constraintsPath, JSON.stringify(wanted) + '\n', { mode: 0o644 });
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!(await isDirectory(dir))) throw usageError(`--ca-dir ${dir} is not a directory.`, 'Point --ca-dir at a directory of your own.');
+    await chmod(dir, 0o700);
+    await writeFile(keyPath, ca.keyPem, { mode: 0o600 });
+    await chmod(keyPath, 0o600);
+    await writeFile(certPath, ca.certPem, { mode: 0o644 });
+    await writeFile(constraintsPath, JSON.stringify(wanted) + '\n', { mode: 0o644 });
+  } catch (err) {
+    if (err instanceof IdcallError) throw err;
+    throw new IdcallError('USAGE_ERROR', `--ca-dir ${dir}: the CA cannot be written there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, 'Point --ca-dir at a directory you can write to, or pass --ca-cert and --ca-key.', { cause: err });
+  }
   return { ca, origin: certPath, generated: true };
 }
 

@@ -215,3 +215,11 @@ test('intercept: node:https through HTTPS_PROXY (Node\'s own proxy agent) with t
     agent.destroy();
   }
 });
+
+test('intercept: a --ca-dir that cannot be written is one usage line (exit 2), not an unexpected error', { timeout: 30_000 }, async () => {
+  const blocked = join(fx.dir.path, 'a-file');
+  await (await import('node:fs/promises')).writeFile(blocked, 'not a directory');
+  const result = await idcall(['proxy', 'ca-cert', '--ca-dir', join(blocked, 'ca')], cleanEnv(fx.dir.path));
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^error \[USAGE_ERROR\]: --ca-dir .*cannot be written there/);
+});
