@@ -2,7 +2,7 @@
 // (§12.1), Identity-Aware Proxy (§11.3, §11.6) and API Gateway / ESPv2 (§13.2). Each echoes what it let through as
 // JSON, so tests see which token, header and identity arrived.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody, send } from './http.ts';
+import { BODY_LIMITS, countBody, readBodyBytes, send } from './http.ts';
 import { checkGoogleIdToken, developmentAudienceAccepted, forbiddenPage, gfeHeaders, principalOf, unauthorizedPage, type ServiceIdentity } from './service.ts';
 import type { EmulatorState } from './state.ts';
 import { sign } from 'node:crypto';
@@ -11,11 +11,11 @@ import { numericId } from './keys.ts';
 const bearerOf = (header: string | undefined) => (header ? (/^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? '') : undefined);
 
 async function echo(req: IncomingMessage, res: ServerResponse, url: URL, service: ServiceIdentity, member: string, claims: Record<string, unknown>, extra: Record<string, unknown>, headers: Record<string, string>): Promise<void> {
-  const body = await readBody(req);
+  const bodyBytes = await countBody(req, service.spec.kind === 'function' && service.spec.generation === 1 ? BODY_LIMITS.functionGen1 : BODY_LIMITS.cloudRun);
   send(
     res,
     200,
-    JSON.stringify({ service: service.spec.name, kind: service.spec.kind, method: req.method, path: url.pathname + url.search, caller: member.replace(/^[a-zA-Z]+:/, ''), member, audience: claims.aud, ...extra, bodyBytes: Buffer.byteLength(body) }),
+    JSON.stringify({ service: service.spec.name, kind: service.spec.kind, method: req.method, path: url.pathname + url.search, caller: member.replace(/^[a-zA-Z]+:/, ''), member, audience: claims.aud, ...extra, bodyBytes }),
     { ...headers, 'content-type': 'application/json' },
   );
 }
@@ -125,11 +125,11 @@ export function gatewayHandler(state: EmulatorState, service: ServiceIdentity) {
     const account = state.findServiceAccount(gw.serviceAccount ?? '');
     if (!account) return refuse(500, `Token not found for audience: ${backend.runUrls[0]}`);
     const backendToken = state.signIdToken({ aud: backend.runUrls[0], azp: account.uniqueId, email: account.spec.email, email_verified: true, sub: account.uniqueId });
-    const body = await readBody(req);
+    const body = await readBodyBytes(req, BODY_LIMITS.cloudRun);
     const answer = await fetch(new URL(url.pathname + url.search, backend.localUrl), {
       method: req.method ?? 'GET',
       headers: { authorization: `Bearer ${backendToken}`, 'x-forwarded-authorization': String(req.headers.authorization ?? ''), 'x-apigateway-api-userinfo': userinfo, ...(req.headers['content-type'] ? { 'content-type': String(req.headers['content-type']) } : {}) },
-      ...(body && req.method !== 'GET' && req.method !== 'HEAD' ? { body } : {}),
+      ...(body.length && req.method !== 'GET' && req.method !== 'HEAD' ? { body } : {}),
     });
     return send(res, answer.status, await answer.text(), { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
   };

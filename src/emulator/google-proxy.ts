@@ -7,7 +7,7 @@ import { createSecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { CertificateAuthority } from '../core/net/certificates.ts';
-import { listen, send, type Handler } from './http.ts';
+import { answerFailure, listen, send, type Handler } from './http.ts';
 import type { EmulatorState } from './state.ts';
 
 /** Google's own endpoints the emulator answers for. */
@@ -41,7 +41,7 @@ export async function startGoogleProxy(state: EmulatorState, ca: CertificateAuth
   // The TLS side: one server that never listens; each accepted CONNECT tunnel is handed to it as a connection.
   const tls = createSecureServer({ allowHTTP1: true, SNICallback: (name, cb) => (known.has(name.toLowerCase()) ? cb(null, contextFor(name.toLowerCase())) : cb(new Error(`unknown host ${name}`))) }, (req, res) => {
     const url = new URL(String(req.url ?? '/'), 'http://127.0.0.1');
-    void Promise.resolve(route(req as never, res as never, url)).catch((err: unknown) => send(res as never, 500, `emulator error: ${(err as Error).message}`));
+    void Promise.resolve(route(req as never, res as never, url)).catch((err: unknown) => answerFailure(res as never, err));
   });
   tls.on('tlsClientError', () => {});
   const sockets = new Set<Socket>();
@@ -55,7 +55,7 @@ export async function startGoogleProxy(state: EmulatorState, ca: CertificateAuth
     }
     if (!known.has(target.hostname)) return send(res, 403, OFFLINE(target.hostname), { 'content-type': 'text/plain' });
     req.headers.host = target.host;
-    void Promise.resolve(route(req, res, new URL(target.pathname + target.search, 'http://127.0.0.1'))).catch(() => send(res, 500, 'emulator error'));
+    void Promise.resolve(route(req, res, new URL(target.pathname + target.search, 'http://127.0.0.1'))).catch((err: unknown) => answerFailure(res, err));
   });
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const [host = '', port = '443'] = String(req.url ?? '').split(':');

@@ -8,19 +8,51 @@ import type { EmulatorState } from './state.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
-const MAX_BODY = 1 << 20;
+/**
+ * Request bodies Google's front ends take: Cloud Run 32 MiB over HTTP/1 (cloud.google.com/run/quotas), 1st-gen
+ * functions 10 MB (functions/quotas-1st-gen). The auth endpoints' own limit is not documented: 1 MiB here.
+ */
+export const BODY_LIMITS = { cloudRun: 32 << 20, functionGen1: 10 << 20, api: 1 << 20 } as const;
 
-export async function readBody(req: IncomingMessage): Promise<string> {
+/** A body over its front end's limit: answered 413 with Google's page, as the front end does. */
+export class BodyTooLarge extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`request body over ${limit} bytes`);
+    this.limit = limit;
+  }
+}
+
+export async function readBodyBytes(req: IncomingMessage, limit: number = BODY_LIMITS.api): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error('request body too large');
+    if (size > limit) throw new BodyTooLarge(limit);
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
+export const readBody = async (req: IncomingMessage, limit: number = BODY_LIMITS.api): Promise<string> => (await readBodyBytes(req, limit)).toString('utf8');
+
+/** The size of a request body the service only reports on, counted as it streams (nothing is kept). */
+export async function countBody(req: IncomingMessage, limit: number): Promise<number> {
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new BodyTooLarge(limit);
+  }
+  return size;
+}
+
+/** A handler that threw: Google's 413 for a body over the limit (the connection closes), else the emulator's own 500. */
+export function answerFailure(res: ServerResponse, err: unknown): void {
+  if (err instanceof BodyTooLarge) {
+    return send(res, 413, googleErrorPage(413, 'Request Entity Too Large', 'Your client issued a request that was too large.'), { 'content-type': 'text/html; charset=UTF-8', connection: 'close' });
+  }
+  send(res, 500, `emulator error: ${err instanceof Error ? err.message : String(err)}`, { 'content-type': 'text/plain' });
+}
 
 export function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
@@ -120,7 +152,7 @@ export async function startServer(
     const run = () =>
       Promise.resolve()
         .then(() => handler(req, res, url))
-        .catch((err: unknown) => send(res, 500, `emulator error: ${err instanceof Error ? err.message : String(err)}`, { 'content-type': 'text/plain' }));
+        .catch((err: unknown) => answerFailure(res, err));
     if (!fault) return void run();
     if (fault.kind === 'delay') {
       const timer = setTimeout(() => {

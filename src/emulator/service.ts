@@ -2,7 +2,7 @@
 // where one would: Cloud Functions (§12), IAP (§11) and API Gateway (§13), in front-ends.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwt, verifyJwtSignature } from './keys.ts';
-import { readBody, send } from './http.ts';
+import { BODY_LIMITS, countBody, send } from './http.ts';
 import { ADC_CLIENT_ID, GCLOUD_CLIENT_ID, type ServiceSpec } from './scenario.ts';
 import type { EmulatorState } from './state.ts';
 import { functionGen1Handler, gatewayHandler, iapHandler } from './front-ends.ts';
@@ -92,7 +92,7 @@ function cloudRunHandler(state: EmulatorState, service: ServiceIdentity) {
     const spec = service.spec;
     if (spec.invokerIamCheck !== false && !state.hasRole(spec.bindings, INVOKER_ROLES, member)) return page(403);
 
-    const body = await readBody(req);
+    const bodyBytes = await countBody(req, BODY_LIMITS.cloudRun);
     send(
       res,
       200,
@@ -108,7 +108,7 @@ function cloudRunHandler(state: EmulatorState, service: ServiceIdentity) {
         // What the container receives in place of the token Cloud Run verified: its signature removed (§16.2).
         forwardedToken: `${bearer.split('.').slice(0, 2).join('.')}.SIGNATURE_REMOVED_BY_GOOGLE`,
         ...(req.headers['x-forwarded-authorization'] ? { forwardedAuthorization: 'present' } : {}),
-        bodyBytes: Buffer.byteLength(body),
+        bodyBytes,
       }),
       { ...gfe, 'content-type': 'application/json' },
     );

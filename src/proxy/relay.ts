@@ -15,6 +15,11 @@ export interface Relay {
   done: Promise<Relayed>;
   /** Cancel the exchange (the client went away): the upstream request is aborted and its connection freed. */
   abort(reason: Error): void;
+  /**
+   * True once the client has been handed every byte of a response whose length it knows (Content-Length, or none to
+   * come), even if the upstream's end has not been read yet: a client that closes then got its whole answer.
+   */
+  delivered(): boolean;
 }
 
 /**
@@ -26,6 +31,9 @@ export function relay(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, 
   let cancelled: Error | null = null;
   let written = false;
   let status = 0;
+  // Bytes the client is owed (null: it learns the end only from the end of the message) and bytes handed to it.
+  let owed: number | null = null;
+  let sent = 0;
   let headersMs = 0;
   const t0 = performance.now();
   let settle!: (value: Relayed) => void;
@@ -42,9 +50,12 @@ export function relay(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, 
       status = statusCode;
       headersMs = performance.now() - t0;
       written = accept(statusCode, headers as IncomingHttpHeaders);
+      if (written) owed = bodyLength(opts.method, statusCode, headers as IncomingHttpHeaders);
     },
     onResponseData(c, chunk) {
-      if (written && !res.write(chunk)) {
+      if (!written) return;
+      sent += chunk.length;
+      if (!res.write(chunk)) {
         c.pause();
         res.once('drain', resume);
       }
@@ -63,5 +74,15 @@ export function relay(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, 
       cancelled = reason;
       controller?.abort(reason);
     },
+    delivered: () => written && owed !== null && sent >= owed,
   };
+}
+
+/** How many body bytes a response announces (RFC 9112 §6.3), or null when only the end of the message says. */
+function bodyLength(method: string, status: number, headers: IncomingHttpHeaders): number | null {
+  if (method === 'HEAD' || status === 204 || status === 304) return 0;
+  const declared = headers['content-length'];
+  if (headers['transfer-encoding'] !== undefined || typeof declared !== 'string') return null;
+  const length = Number(declared);
+  return /^\d+$/.test(declared) && Number.isSafeInteger(length) ? length : null;
 }

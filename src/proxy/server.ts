@@ -213,7 +213,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     let clientGone = false;
     let inFlight: Relay | null = null;
     res.once('close', () => {
-      if (res.writableFinished) return;
+      // A client that closes once it has every byte it was told to expect got its answer: that is not a 499.
+      if (res.writableFinished || inFlight?.delivered()) return;
       clientGone = true;
       inFlight?.abort(CLIENT_CLOSED);
     });

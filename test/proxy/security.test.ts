@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import { connect as h2connect, constants as h2, createServer as createH2Server } from 'node:http2';
+import { connect as h2connect, constants as h2, createServer as createH2Server, createSecureServer as createSecureH2Server } from 'node:http2';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { issuedSecrets } from '../../src/emulator/index.ts';
 import { TokenCache } from '../../src/core/steps/token-cache.ts';
+import { createCertificateAuthority } from '../../src/core/net/certificates.ts';
 import { hostAllowed } from '../../src/proxy/guards.ts';
 import { assertNoSecrets, closedPort, emulatorFixture, idcall } from '../helpers/cli.ts';
 import { allLogs, proxyFor, sidecar, upstream } from '../helpers/proxy.ts';
@@ -120,6 +121,44 @@ test('a client that disconnects (or half-closes) before its response aborts the 
   } finally {
     await proxy.close();
     await up.close();
+  }
+});
+
+test('a client that closes once it has the whole response (every Content-Length byte) is logged with the upstream status, not 499; one that closes short of it is a 499', async () => {
+  // An HTTP/2 upstream (undici negotiates h2 over TLS) ends its stream after the body: the client has every byte
+  // before the proxy reads the end, and clients such as curl close at once. This logged a third of curl's 200s as 499.
+  const ca = createCertificateAuthority({ commonName: 'test CA', now: Date.now() });
+  const leaf = ca.issue(['127.0.0.1'], { now: Date.now() });
+  const ends: Array<() => void> = [];
+  const up = createSecureH2Server({ cert: leaf.certPem, key: leaf.keyPem, allowHTTP1: true }, (req, res) => {
+    const full = req.url === '/full';
+    res.writeHead(200, { 'content-length': full ? '5' : '10' });
+    res.write('hello');
+    ends.push(() => (full ? res.end() : res.end('world')));
+  });
+  up.on('sessionError', () => {});
+  await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+  const target = new URL(`https://127.0.0.1:${(up.address() as { port: number }).port}`);
+  const { proxy, log } = await proxyFor(env(), { mode: 'reverse', target, routing: { connectTo: [], resolve: [], ca: ca.certPem } });
+  try {
+    for (const [path, status] of [['/full', 200], ['/short', 499]] as const) {
+      const socket = await rawOpen(portOf(proxy.url), `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${portOf(proxy.url)}\r\n\r\n`);
+      let received = '';
+      socket.on('data', (d) => (received += d));
+      await eventually(() => received.endsWith('\r\n\r\nhello'), 10_000, `the body of ${path} so far`);
+      socket.destroy();
+      await eventually(() => ends.length > 0, 5000, 'the upstream to hold its stream');
+      await new Promise((r) => setTimeout(r, 50));
+      ends.shift()!();
+      await eventually(() => log.some((e) => e.path === path), 5000, `the access-log line for ${path}`);
+      const entry = log.find((e) => e.path === path)!;
+      assert.equal(entry.status, status, `${path}: ${JSON.stringify(entry)}`);
+      assert.equal(entry.error, status === 499 ? 'client closed' : undefined, path);
+    }
+    await eventually(() => proxy.metrics.inflight === 0, 5000, 'inflight to return to 0');
+  } finally {
+    await proxy.close();
+    await new Promise<void>((r) => up.close(() => r()));
   }
 });
 
