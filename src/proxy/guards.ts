@@ -1,7 +1,8 @@
 // Who may use the proxy and where it may go: the rules docs/security.md explains, each written once.
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { lookup as dnsLookup, promises as dnsPromises, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import { bareHost, isLinkLocal, isLoopback } from '../core/net/addresses.ts';
+import type { buildConnector as BuildConnector } from 'undici';
+import { bareHost, embeddedIpv4, isLinkLocal, isLoopback } from '../core/net/addresses.ts';
 
 export interface HostPort {
   /** Without brackets: `::1`, `127.0.0.1`, `svc.run.app`. */
@@ -35,16 +36,75 @@ export function hostAllowed(patterns: string[], host: string): boolean {
 }
 
 /**
- * Destinations the forward proxy never relays to: a caller who can reach the proxy would get the workload's own
- * access token from the metadata server. `metadataHosts` are GCE_METADATA_HOST / GCE_METADATA_IP values.
+ * Where the forward proxy never goes: a caller who can reach the proxy would get the workload's own access token from
+ * the metadata server. Checked twice: by name before connecting (a clear refusal), and by the address a socket
+ * actually reached before a byte is sent, so no spelling (`[::ffff:a9fe:a9fe]`, `localhost` for GCE_METADATA_HOST's
+ * 127.0.0.1, `0x7f.1`) and no DNS answer gets past it.
  */
-export function forbiddenDestination(hostname: string, port: number, metadataHosts: string[]): boolean {
-  const h = bareHost(hostname);
-  if (isLinkLocal(h)) return true;
-  return metadataHosts.some((value) => {
-    const m = parseHostPort(value);
-    return m !== null && m.hostname === h && (m.port ?? 80) === port;
-  });
+export interface DestinationGuard {
+  refuses(hostname: string, port: number): boolean;
+  /** The connected peer (a socket's remoteAddress and remotePort); an unknown peer is refused. */
+  refusesPeer(address: string | undefined, port: number | undefined): boolean;
+  /**
+   * A dns.lookup that refuses answers the guard refuses for `port`, for sockets that must be stopped before they
+   * connect (an HTTP/2 session's, which node:http2 sets up the moment TCP connects). IP literals skip lookups: check
+   * them with refusesPeer first.
+   */
+  lookupFor(port: number): typeof guardedLookup;
+}
+
+type ResolveAll = (hostname: string) => Promise<string[]>;
+const resolveAll: ResolveAll = async (hostname) => (await dnsPromises.lookup(hostname, { all: true })).map((a) => a.address);
+
+/** `metadataHosts`: GCE_METADATA_HOST / GCE_METADATA_IP values, resolved once (bounded) to the addresses they name. */
+export async function destinationGuard(metadataHosts: string[], resolve: ResolveAll = resolveAll, timeoutMs = 1000): Promise<DestinationGuard> {
+  const named = metadataHosts.map(parseHostPort).filter((m): m is HostPort => m !== null);
+  const endpoints = new Set<string>();
+  const key = (address: string, port: number) => `${canonicalAddress(address)} ${port}`;
+  await Promise.all(
+    named.map(async ({ hostname, port }) => {
+      let timer: NodeJS.Timeout | undefined;
+      const addresses = isIP(hostname) ? [hostname] : await Promise.race([resolve(hostname).catch(() => []), new Promise<string[]>((r) => (timer = setTimeout(() => r([]), timeoutMs)))]);
+      clearTimeout(timer);
+      for (const address of addresses) endpoints.add(key(address, port ?? 80));
+    }),
+  );
+  const refusesPeer = (address: string | undefined, port: number | undefined) => address === undefined || port === undefined || isLinkLocal(address) || endpoints.has(key(address, port));
+  return {
+    refuses(hostname, port) {
+      const h = bareHost(hostname);
+      return isLinkLocal(h) || named.some((m) => m.hostname === h && (m.port ?? 80) === port) || (isIP(h) !== 0 && endpoints.has(key(h, port)));
+    },
+    refusesPeer,
+    lookupFor: (port) => (hostname, options, callback) =>
+      dnsLookup(hostname, options, (err, address, family) => {
+        if (err) return callback(err, address, family);
+        const addresses = Array.isArray(address) ? address.map((a) => a.address) : [address];
+        if (addresses.some((a) => refusesPeer(a, port))) return callback(forbiddenError(hostname), address, family);
+        callback(null, address, family);
+      }),
+  };
+}
+
+/** One spelling per address: IPv4-mapped IPv6 as its IPv4, IPv6 as Node prints it. */
+function canonicalAddress(address: string): string {
+  const h = bareHost(address);
+  const inner = embeddedIpv4(h);
+  if (inner?.mapped) return inner.v4;
+  return isIP(h) === 6 ? new URL(`http://[${h.split('%')[0]}]`).hostname.slice(1, -1) : h;
+}
+
+export const forbiddenError = (what: string) => Object.assign(new Error(`${what} is the metadata server or a link-local address; the proxy does not relay there`), { code: 'EIDCALL_FORBIDDEN' });
+
+/** Undici's connector, refusing a connection whose peer the guard refuses before any request is written on it. */
+export function guardedConnector(connector: BuildConnector.connector, guard: DestinationGuard): BuildConnector.connector {
+  return (opts, callback) =>
+    connector(opts, (err, socket) => {
+      if (err || !socket) return callback(err ?? new Error('no socket'), null);
+      if (!guard.refusesPeer(socket.remoteAddress, socket.remotePort)) return callback(null, socket);
+      socket.destroy();
+      callback(forbiddenError(`${opts.hostname}:${opts.port || (opts.protocol === 'https:' ? 443 : 80)}`), null);
+    });
 }
 
 /** The metadata server's addresses named in the environment (the emulator and GKE set these). */
@@ -62,10 +122,7 @@ export function guardedLookup(hostname: string, options: LookupOptions, callback
   dnsLookup(hostname, options, (err, address, family) => {
     if (err) return callback(err, address, family);
     const addresses = Array.isArray(address) ? address.map((a) => a.address) : [address];
-    if (addresses.some(isLinkLocal)) {
-      const refused = Object.assign(new Error(`${hostname} resolves to a link-local (metadata) address; the proxy does not relay there`), { code: 'EIDCALL_FORBIDDEN' });
-      return callback(refused, address, family);
-    }
+    if (addresses.some(isLinkLocal)) return callback(forbiddenError(hostname), address, family);
     callback(null, address, family);
   });
 }

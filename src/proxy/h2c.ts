@@ -26,6 +26,7 @@ import { appendVia, endToEnd, viaNames } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { shareWithH2c } from '../core/net/h2c-listener.ts';
 import { route, type Routing } from '../core/net/routing.ts';
+import { forbiddenError, type DestinationGuard } from './guards.ts';
 
 export interface H2cOptions {
   target: URL;
@@ -41,8 +42,14 @@ export interface H2cOptions {
   tls?: ConnectionOptions;
   /** --connect-to / --resolve for the upstream connections. */
   routing?: Routing;
+  /** Forward mode (--intercept-tls): the upstream must not be the metadata server, by name or by the address reached. */
+  guard?: DestinationGuard;
   onExchange: (entry: { method: string; path: string; status: number; upstreamMs: number | null; token: CacheResult | 'client' | 'none'; error?: string }) => void;
 }
+
+const METADATA_REFUSED = 'The metadata server and link-local addresses are never reached through the proxy.';
+/** The guard's refusal, also when node:http2 wraps it as the cause of a cancelled stream. */
+const isForbidden = (err: unknown) => (err as { code?: string }).code === 'EIDCALL_FORBIDDEN' || (err as { cause?: { code?: string } }).cause?.code === 'EIDCALL_FORBIDDEN';
 
 export interface H2c {
   close(): void;
@@ -106,12 +113,16 @@ export function createH2Relay(options: H2cOptions): H2Relay {
     const routed = options.routing ? route(options.routing, host, port) : null;
     const connectHost = routed?.host ?? host;
     const connectPort = routed?.port ?? port;
+    if (isIP(connectHost) && options.guard?.refusesPeer(connectHost, connectPort)) throw forbiddenError(`${host}:${port}`);
     const session = http2Connect(options.target.origin, {
       settings: { initialWindowSize: STREAM_WINDOW },
-      createConnection: () =>
-        protocol === 'https:'
-          ? tlsConnect({ ...options.tls, host: connectHost, port: connectPort, servername: isIP(host) ? undefined : host, ALPNProtocols: ['h2'], noDelay: true } as ConnectionOptions)
-          : netConnect({ host: connectHost, port: connectPort, noDelay: true }),
+      createConnection: () => {
+        // Refused before connecting, by name or address: node:http2 takes the socket over the moment TCP connects.
+        const lookup = options.guard ? { lookup: options.guard.lookupFor(connectPort) } : {};
+        return protocol === 'https:'
+          ? tlsConnect({ ...options.tls, host: connectHost, port: connectPort, servername: isIP(host) ? undefined : host, ALPNProtocols: ['h2'], noDelay: true, ...lookup } as unknown as ConnectionOptions)
+          : netConnect({ host: connectHost, port: connectPort, noDelay: true, ...lookup });
+      },
     });
     session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW));
     session.on('error', () => {}); // each stream reports its own failure
@@ -243,6 +254,10 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     // A request whose HEADERS ended the stream (GET, most unary calls' preflight) has no body to pipe.
     upstream = upstreamFor().request(forwarded as OutgoingHttpHeaders, { endStream: requestEnded });
   } catch (err) {
+    if (isForbidden(err)) {
+      fail(403, 7 /* PERMISSION_DENIED */, 'USAGE_ERROR', METADATA_REFUSED, '');
+      return report(grpc ? 200 : 403, token, null, 'metadata refused');
+    }
     const message = describeNetworkError(err);
     fail(502, 14 /* UNAVAILABLE */, 'TARGET_UNREACHABLE', `${options.target.host}: ${message}`, `Check that ${options.target.host} is reachable from the proxy and speaks HTTP/2.`);
     return report(502, token, null, message);
@@ -300,8 +315,10 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
       if (!stream.destroyed && stream.headersSent) stream.end();
       settle();
     });
-    const failed = (message: string) => {
-      if (timedOut) {
+    const failed = (message: string, forbidden = false) => {
+      if (forbidden) {
+        fail(403, 7 /* PERMISSION_DENIED */, 'USAGE_ERROR', METADATA_REFUSED, '');
+      } else if (timedOut) {
         fail(504, 4 /* DEADLINE_EXCEEDED */, 'TIMEOUT', `${options.target.host} did not answer within ${options.upstreamTimeoutMs} ms`, 'Raise --upstream-timeout if the service is slow to start, or check that it is healthy.');
       } else if (isCertificateFailure(message)) {
         // An upstream whose certificate does not verify is never sent the stream (nor its token).
@@ -311,7 +328,7 @@ async function proxyStream(stream: ServerHttp2Stream, headers: IncomingHttpHeade
       }
       settle(timedOut ? 'timed out' : message);
     };
-    upstream.on('error', (err) => failed(describeNetworkError(err)));
+    upstream.on('error', (err) => failed(describeNetworkError(err), isForbidden(err)));
     upstream.on('close', () => settled || failed('the stream closed before the response ended'));
   });
 }

@@ -7,7 +7,7 @@ import { createServer as createHttp2Server } from 'node:http2';
 import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContext } from 'node:tls';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
-import { hostAllowed } from './guards.ts';
+import { hostAllowed, type DestinationGuard } from './guards.ts';
 import { createH2Relay, type H2cOptions, type H2Relay } from './h2c.ts';
 
 export interface Interceptor {
@@ -18,6 +18,7 @@ export interface Interceptor {
 
 export interface InterceptorOptions {
   allowHosts: string[];
+  guard: DestinationGuard;
   leafFor: (host: string) => SecureContext;
   /** The forward handler, for an HTTP/1.1 request whose URL is now absolute (https://HOST/…). */
   http1: (req: IncomingMessage, res: ServerResponse) => void;
@@ -38,6 +39,7 @@ export function createInterceptor(options: InterceptorOptions): Interceptor {
     // Inside a tunnel to an allowed host, a stream for another host is misdirected, not relayed.
     if (!hostAllowed(options.allowHosts, authority)) return void stream.respond({ ':status': 421 }, { endStream: true });
     const origin = new URL(`https://${authority}`);
+    if (options.guard.refuses(origin.hostname, Number(origin.port || 443))) return void stream.respond({ ':status': 403 }, { endStream: true });
     // The audience by the rule every path uses (a cloudfunctions.net URL keeps its function's name): a relay each.
     const audience = defaultAudience(new URL(String(headers[':path'] ?? '/'), origin), kindFromHost(origin.hostname)).audience;
     let relay = relays.get(audience);

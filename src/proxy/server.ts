@@ -13,7 +13,7 @@ import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/steps/token-cache.ts';
 import { describeNetworkError, isCertificateFailure } from '../core/net/transport.ts';
 import { redact } from '../core/redact.ts';
-import { forbiddenDestination, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, type Listener } from './guards.ts';
+import { destinationGuard, guardedConnector, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, type Listener } from './guards.ts';
 import { appendVia, endToEnd, viaNames } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
@@ -118,7 +118,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const ca = trustWith(options.routing?.ca);
   const connectOptions = { ...(options.connect as object | undefined), ...(ca ? { ca } : {}), ...(options.mode === 'forward' ? { lookup: guardedLookup } : {}) };
   // --connect-to / --resolve (a private endpoint, the emulator): the upstream's name stays in Host, SNI and the check.
-  const connect = options.routing ? routedConnector(buildConnector, connectOptions, options.routing) : Object.keys(connectOptions).length ? connectOptions : undefined;
+  // Forward mode also checks the address each connection reached, before a request is written on it.
+  const guard = options.mode === 'forward' ? await destinationGuard(metadataHosts) : null;
+  const connect = guard
+    ? guardedConnector(routedConnector(buildConnector, connectOptions, options.routing), guard)
+    : options.routing
+      ? routedConnector(buildConnector, connectOptions, options.routing)
+      : Object.keys(connectOptions).length
+        ? connectOptions
+        : undefined;
   const agent = new Agent({ ...pool, ...(connect ? { connect } : {}) });
   const viaProxy = new Map<string, Dispatcher>();
   // Decided once per upstream origin: the request path stays a map lookup.
@@ -176,7 +184,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return { error: 400, code: 'USAGE_ERROR', message: 'Malformed request target.' };
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return { error: 400, code: 'USAGE_ERROR', message: `Unsupported scheme ${url.protocol}` };
-    if (forbiddenDestination(url.hostname, Number(url.port || (url.protocol === 'https:' ? 443 : 80)), metadataHosts)) {
+    if (guard?.refuses(url.hostname, Number(url.port || (url.protocol === 'https:' ? 443 : 80)))) {
       return { error: 403, code: 'USAGE_ERROR', message: 'The metadata server and link-local addresses are never reached through the proxy.' };
     }
     const allowed = hostAllowed(options.allowHosts, url.host);
@@ -291,7 +299,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const tlsFailed = isCertificateFailure(`${e.code ?? ''} ${e.cause?.code ?? ''}`);
       json(res, refused ? 403 : timedOut ? 504 : 502, {
         error: refused
-          ? { code: 'USAGE_ERROR', message: `${r.host} resolves to a link-local (metadata) address; the proxy does not relay there.` }
+          ? { code: 'USAGE_ERROR', message: `${r.host} is the metadata server or a link-local address (by its address); the proxy does not relay there.` }
           : tlsFailed
             ? { code: 'TLS_ERROR', message: `${r.host}: its certificate does not verify (${e.cause?.code ?? e.code}); nothing was sent to it.`, fix: `Check the host name, or trust its CA with --cacert (or NODE_EXTRA_CA_CERTS) if it is a private one.` }
             : { code: timedOut ? 'TIMEOUT' : 'TARGET_UNREACHABLE', message: `${r.host}: ${code}`, fix: `Check that ${r.host} is reachable from the proxy.` },
@@ -343,6 +351,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   if (options.mode === 'forward' && options.interceptTls) {
     interceptor = createInterceptor({
       allowHosts: options.allowHosts,
+      guard: guard!,
       leafFor: options.interceptTls,
       http1: (req, res) => {
         metrics.inflight++;
@@ -362,6 +371,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         upstreamTimeoutMs: timeout,
         viaName,
         admit: () => null,
+        guard: guard!,
         ...(ca ? { tls: { ca } } : {}),
         ...(options.routing ? { routing: options.routing } : {}),
         onExchange: (e) => {
@@ -372,7 +382,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     });
     intercept = interceptor.accept;
   }
-  const policy: TunnelPolicy = { mode: options.mode, strict: options.strict, allowHosts: options.allowHosts, metadataHosts, connectTimeoutMs: Math.min(timeout, 30_000), track, ...(intercept ? { intercept } : {}) };
+  const policy: TunnelPolicy = { mode: options.mode, strict: options.strict, allowHosts: options.allowHosts, guard, connectTimeoutMs: Math.min(timeout, 30_000), track, ...(intercept ? { intercept } : {}) };
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => handleConnect(req, client, head, policy));
 
   // WebSocket and other upgrades: the same admission rules as any request (a page can open a WebSocket anywhere).
@@ -391,7 +401,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         return rawReply(client, 502);
       }
     }
-    spliceUpgrade(req, client, head, { origin: r.origin, path: r.path, headers, guarded: options.mode === 'forward', ...(options.connect ? { tls: options.connect as ConnectionOptions } : {}) }, policy);
+    spliceUpgrade(req, client, head, { origin: r.origin, path: r.path, headers, guard, ...(options.connect ? { tls: options.connect as ConnectionOptions } : {}) }, policy);
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -4,13 +4,14 @@ import type { IncomingMessage } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { bareHost } from '../core/net/addresses.ts';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { forbiddenDestination, guardedLookup, hostAllowed, parseHostPort } from './guards.ts';
+import { guardedLookup, hostAllowed, parseHostPort, type DestinationGuard } from './guards.ts';
 
 export interface TunnelPolicy {
   mode: 'reverse' | 'forward';
   strict: boolean;
   allowHosts: string[];
-  metadataHosts: string[];
+  /** Forward mode: where tunnels and upgrades never go (the metadata server). */
+  guard: DestinationGuard | null;
   /** Bound on reaching the upstream (ms). */
   connectTimeoutMs: number;
   /** Tunnels leave node:http's bookkeeping once they switch protocols: the server ends them itself on close. */
@@ -18,6 +19,8 @@ export interface TunnelPolicy {
   /** --intercept-tls: a CONNECT to an allowed host is answered here (TLS terminated, a token added per request). */
   intercept?: (client: Socket, head: Buffer, host: string) => void;
 }
+
+const METADATA_REFUSED = 'The metadata server and link-local addresses are never reached through the proxy.';
 
 const REASONS: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 421: 'Misdirected Request', 502: 'Bad Gateway', 504: 'Gateway Timeout', 508: 'Loop Detected' };
 
@@ -34,7 +37,7 @@ export function handleConnect(req: IncomingMessage, client: Socket, head: Buffer
   // CONNECT names host:port (RFC 9110 §9.3.6); a missing or out-of-range port is the client's mistake, not a crash.
   if (!target || target.port === null) return rawReply(client, 400, 'CONNECT needs host:port with a port from 1 to 65535.');
   if (policy.mode === 'reverse') return rawReply(client, 403, 'This is a reverse proxy: CONNECT is not relayed.');
-  if (forbiddenDestination(target.hostname, target.port, policy.metadataHosts)) return rawReply(client, 403, 'The metadata server and link-local addresses are never reached through the proxy.');
+  if (policy.guard?.refuses(target.hostname, target.port)) return rawReply(client, 403, METADATA_REFUSED);
   const allowed = hostAllowed(policy.allowHosts, req.url ?? '');
   if (policy.strict && !allowed) return rawReply(client, 403, `${req.url} is not an allowed host (--allow-host); --strict refuses it.`);
   // Only allowlisted hosts are decrypted; every other tunnel carries the client's bytes untouched.
@@ -42,7 +45,7 @@ export function handleConnect(req: IncomingMessage, client: Socket, head: Buffer
     policy.track(client);
     return void client.write('HTTP/1.1 200 Connection Established\r\n\r\n', () => policy.intercept!(client, head, target.hostname));
   }
-  const upstream = netConnect({ host: target.hostname, port: target.port, lookup: guardedLookup });
+  const upstream = netConnect({ host: target.hostname, port: target.port, lookup: policy.guard?.lookupFor(target.port) ?? guardedLookup });
   policy.track(client, upstream);
   upstream.setTimeout(policy.connectTimeoutMs, () => {
     rawReply(client, 504, `${req.url} did not accept a connection in time.`);
@@ -52,13 +55,18 @@ export function handleConnect(req: IncomingMessage, client: Socket, head: Buffer
   upstream.once('connect', () => {
     established = true;
     upstream.setTimeout(0);
+    if (policy.guard?.refusesPeer(upstream.remoteAddress, upstream.remotePort)) {
+      upstream.destroy();
+      return rawReply(client, 403, METADATA_REFUSED);
+    }
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length) upstream.write(head);
     upstream.pipe(client);
     client.pipe(upstream);
   });
   upstream.on('error', (err: NodeJS.ErrnoException) => {
-    if (!established) rawReply(client, err.code === 'EIDCALL_FORBIDDEN' ? 403 : 502, err.code === 'EIDCALL_FORBIDDEN' ? err.message : '');
+    // end(), not destroy(): a reset could discard the answer before the client reads it.
+    if (!established) return rawReply(client, err.code === 'EIDCALL_FORBIDDEN' ? 403 : 502, err.code === 'EIDCALL_FORBIDDEN' ? METADATA_REFUSED : '');
     client.destroy();
   });
   client.on('close', () => upstream.destroy());
@@ -69,8 +77,8 @@ export interface UpgradeRoute {
   path: string;
   headers: Record<string, string | string[]>;
   tls?: ConnectionOptions;
-  /** Forward mode resolves names through the link-local guard. */
-  guarded: boolean;
+  /** Forward mode: names resolve through the link-local guard, and the address reached is checked before the handshake. */
+  guard: DestinationGuard | null;
 }
 
 /** Open the upstream connection for an upgrade and splice the two sockets together. */
@@ -79,23 +87,37 @@ export function spliceUpgrade(req: IncomingMessage, client: Socket, head: Buffer
   // URL keeps the brackets of an IPv6 literal; sockets want the bare address.
   const hostname = bareHost(url.hostname);
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  let connected = false;
   const onConnect = () => {
     upstream.setTimeout(0);
+    // The handshake carries the token: it is written only to an address the guard lets through.
+    if (route.guard?.refusesPeer(upstream.remoteAddress, upstream.remotePort)) {
+      upstream.destroy();
+      return rawReply(client, 403, METADATA_REFUSED);
+    }
+    connected = true;
     const lines = [`${req.method} ${route.path} HTTP/1.1`, ...Object.entries(route.headers).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}`))];
     upstream.write(lines.join('\r\n') + '\r\n\r\n');
     if (head.length) upstream.write(head);
     upstream.pipe(client);
     client.pipe(upstream);
   };
-  const lookup = route.guarded ? { lookup: guardedLookup } : {};
+  const lookup = route.guard ? { lookup: route.guard.lookupFor(port) } : {};
   const upstream =
     url.protocol === 'https:'
       ? tlsConnect({ ...route.tls, host: hostname, port, servername: isIP(hostname) ? undefined : hostname, ...lookup } as ConnectionOptions, onConnect)
       : netConnect({ port, host: hostname, ...lookup }, onConnect);
   policy.track(client, upstream);
-  upstream.setTimeout(policy.connectTimeoutMs, () => upstream.destroy());
-  upstream.on('error', () => client.destroy());
+  upstream.setTimeout(policy.connectTimeoutMs, () => {
+    rawReply(client, 504, `${url.host} did not accept a connection in time.`);
+    upstream.destroy();
+  });
+  upstream.on('error', (err: NodeJS.ErrnoException) => {
+    // Before the handshake went out the client can still be told why; after it, only the connection's end says so.
+    if (!connected) rawReply(client, err.code === 'EIDCALL_FORBIDDEN' ? 403 : 502, err.code === 'EIDCALL_FORBIDDEN' ? METADATA_REFUSED : '');
+    else client.destroy();
+  });
   client.on('error', () => upstream.destroy());
   client.on('close', () => upstream.destroy());
-  upstream.on('close', () => client.destroy());
+  upstream.on('close', () => connected && client.destroy());
 }

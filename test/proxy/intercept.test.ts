@@ -199,6 +199,50 @@ test('intercept: gRPC over TLS through the sidecar: HTTP/2 by ALPN, the token ad
   }
 });
 
+test('intercept: an allowed name whose connection reaches the metadata server (GCE_METADATA_HOST) is refused inside the tunnel, over HTTP/1.1 and HTTP/2, and it sees nothing', { timeout: 30_000 }, async () => {
+  // grpc.run.app is routed to the gRPC server; this proxy is told that address is the metadata server.
+  const grpcPort = (grpcServer.address() as { port: number }).port;
+  const env = { HOME: fx.dir.path, GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none' };
+  const { ca } = await loadOrCreateCa({ caDir, allowHosts: ['*.run.app'], now: Date.now() });
+  const guarded = (
+    await proxyFor(env, {
+      mode: 'forward',
+      allowHosts: ['*.run.app'],
+      metadataHosts: [`127.0.0.1:${grpcPort}`],
+      interceptTls: leafCache(ca, Date.now),
+      routing: { connectTo: [parseConnectTo(`grpc.run.app:443:localhost:${grpcPort}`)], resolve: [], ca: trusted.certPem },
+    })
+  ).proxy;
+  let streams = 0;
+  const count = () => streams++;
+  grpcServer.on('stream', count);
+  const dispatcher = new ProxyAgent({ uri: guarded.url, requestTls: { ca: caPem } });
+  let raw: import('node:net').Socket | undefined;
+  try {
+    const res = await request('https://grpc.run.app/computeMetadata/v1/instance/service-accounts/default/token', { dispatcher, headers: { 'metadata-flavor': 'Google' } });
+    assert.equal(res.statusCode, 403, await res.body.text());
+    raw = netConnect(Number(new URL(guarded.url).port), '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      raw!.once('connect', () => raw!.write('CONNECT grpc.run.app:443 HTTP/1.1\r\nHost: grpc.run.app:443\r\n\r\n'));
+      raw!.once('data', (chunk: Buffer) => (/^HTTP\/1\.1 200/.test(chunk.toString()) ? resolve() : reject(new Error(chunk.toString()))));
+      raw!.once('error', reject);
+    });
+    const session = http2Connect('https://grpc.run.app', { createConnection: () => tlsConnect({ socket: raw!, servername: 'grpc.run.app', ca: caPem, ALPNProtocols: ['h2'] }) });
+    const stream = session.request({ ':path': '/computeMetadata/v1/', 'metadata-flavor': 'Google' });
+    stream.end();
+    const headers = await new Promise<Record<string, unknown>>((r) => stream.once('response', r));
+    stream.resume();
+    assert.equal(headers[':status'], 403);
+    session.destroy();
+    assert.equal(streams, 0, 'the "metadata server" saw no request');
+  } finally {
+    grpcServer.off('stream', count);
+    raw?.destroy();
+    await dispatcher.close();
+    await guarded.close();
+  }
+});
+
 test('intercept: node:https through HTTPS_PROXY (Node\'s own proxy agent) with the CA: 200 as the caller', { timeout: 30_000 }, async () => {
   const https = await import('node:https');
   const agent = new https.Agent({ proxyEnv: { HTTPS_PROXY: proxy.url }, ca: caPem } as import('node:https').AgentOptions);

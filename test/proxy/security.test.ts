@@ -354,6 +354,38 @@ test('the forward proxy never relays to the metadata server or link-local addres
   }
 });
 
+test('the metadata server is refused under any spelling or name that reaches it (hex IPv4-mapped, NAT64, localhost, ::ffff:127.0.0.1, 0x7f.1), by request, CONNECT and upgrade', async () => {
+  // GCE_METADATA_HOST is 127.0.0.1:PORT here, as the emulator and GKE's metadata proxies set it: the check that
+  // matters is the address a connection reached, before a byte is sent on it.
+  const metadataPort = portOf(fx.emu.urls.metadata);
+  const { proxy } = await proxyFor(env(), { mode: 'forward', allowHosts: ['*'], metadataHosts: [`127.0.0.1:${metadataPort}`] });
+  const port = portOf(proxy.url);
+  const asked = () => fx.emu.requests.filter((r) => r.endpoint === 'metadata').length;
+  const before = asked();
+  try {
+    const linkLocal = ['[::ffff:a9fe:a9fe]:80', '[64:ff9b::a9fe:a9fe]:80', '[0:0:0:0:0:ffff:169.254.169.254]:80', '[fe80::1]:80'];
+    const sameServer = [`localhost:${metadataPort}`, `[::ffff:127.0.0.1]:${metadataPort}`, `[::ffff:7f00:1]:${metadataPort}`, `0x7f.1:${metadataPort}`, `127.1:${metadataPort}`, `127.0.0.1:${metadataPort}`];
+    for (const host of [...linkLocal, ...sameServer]) {
+      const get = await rawExchange(port, `GET http://${host}/computeMetadata/v1/instance/service-accounts/default/token HTTP/1.1\r\nHost: ${host}\r\nMetadata-Flavor: Google\r\nconnection: close\r\n\r\n`);
+      assert.equal(statusOf(get), 403, `GET via ${host}: ${get}`);
+      const tunnel = await rawExchange(port, `CONNECT ${host} HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /computeMetadata/v1/instance/service-accounts/default/token HTTP/1.1\r\nHost: metadata\r\nMetadata-Flavor: Google\r\n\r\n`);
+      assert.equal(statusOf(tunnel), 403, `CONNECT ${host}: ${tunnel}`);
+      const upgrade = await rawExchange(port, `GET http://${host}/computeMetadata/v1/ HTTP/1.1\r\nHost: ${host}\r\nMetadata-Flavor: Google\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+      assert.equal(statusOf(upgrade), 403, `upgrade via ${host}: ${upgrade}`);
+    }
+    assert.equal(asked(), before, 'the metadata server never saw a request');
+    // Another port of the same address is another server, and is relayed.
+    const other = await upstream((_req, res) => res.end('other'));
+    try {
+      assert.equal(statusOf(await rawExchange(port, `GET http://localhost:${portOf(other.url)}/ HTTP/1.1\r\nHost: localhost:${portOf(other.url)}\r\nconnection: close\r\n\r\n`)), 200);
+    } finally {
+      await other.close();
+    }
+  } finally {
+    await proxy.close();
+  }
+});
+
 test('a redirect from the upstream is handed to the client as is: the proxy follows nothing, the foreign origin sees nothing', async () => {
   const foreign = await echoUpstream();
   const up = await upstream((_req, res) => res.writeHead(302, { location: `${foreign.url}/stolen` }).end());
