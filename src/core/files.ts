@@ -80,6 +80,16 @@ export async function readBoundedFile(path: string, maxBytes: number): Promise<{
   }
 }
 
+/** What stops `path` being read as a regular file (following links), or null when nothing does. */
+export async function fileProblem(path: string): Promise<FileProblem | null> {
+  try {
+    const info = await stat(path);
+    return info.isDirectory() ? 'directory' : info.isFile() ? null : 'not_regular';
+  } catch (err) {
+    return classify(err, path).problem;
+  }
+}
+
 /** Whether `path` is a regular file (following links); false when it is anything else or missing. */
 export const isRegularFile = (path: string): Promise<boolean> => stat(path).then((info) => info.isFile(), () => false);
 

@@ -49,8 +49,10 @@ export function registerCredentialSecrets(value: unknown, depth = 0): void {
 export function redact(text: string): string {
   let out = text;
   for (const secret of known) if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
+  // Secret-named parameters first: their whole value becomes ***, never part of a marker a pattern left in it.
+  out = out.replace(SECRET_QUERY, '$1***');
   for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement);
-  return out.replace(SECRET_QUERY, '$1***');
+  return out;
 }
 
 /** Redact every string inside a JSON-able value. */

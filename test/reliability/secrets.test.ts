@@ -24,6 +24,8 @@ test('secret-looking query parameters and URL userinfo are replaced in every out
     ['https://s/?sig=zz&signature=yy&password=p&passwd=q&pwd=r&secret=s&credential=c&auth=a&access_token=x&id_token=y', 'https://s/?sig=***&signature=***&password=***&passwd=***&pwd=***&secret=***&credential=***&auth=***&access_token=***&id_token=***'],
     ['proxy http://user:hunter2@proxy.corp:3128 said no', 'proxy http://***@proxy.corp:3128 said no'],
     ['https://svc/?keyboard=qwerty', 'https://svc/?keyboard=qwerty'],
+    // A value that also has a token's shape is one *** (it once came out as "access_token=*** ACCESS TOKEN]").
+    ['https://evil/cb?access_token=ya29.a0AfH6SM&id_token=eyJhbGciOi.eyJzdWIi.c2ln&state=ok', 'https://evil/cb?access_token=***&id_token=***&state=ok'],
   ]) {
     assert.equal(redact(input!), expected);
   }

@@ -2,7 +2,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { GOOGLE_STS_URL } from '../endpoints.ts';
 import { IdcallError } from '../errors.ts';
-import { FileReadError, readBoundedFile } from '../files.ts';
+import { describeFileProblem, FileReadError, readBoundedFile, type FileProblem } from '../files.ts';
 import { registerCredentialSecrets } from '../redact.ts';
 import type { CredentialType } from '../report.ts';
 
@@ -21,6 +21,22 @@ export interface LoadedCredential {
 const MAX_BYTES = 256 * 1024;
 const TYPES: CredentialType[] = ['service_account', 'authorized_user', 'impersonated_service_account', 'external_account', 'external_account_authorized_user', 'gdch_service_account'];
 
+/** What to do about a credential file that cannot be read as one (doctor says the same before loading it). */
+export function credentialFileFix(problem: FileProblem, via: string): string {
+  switch (problem) {
+    case 'missing':
+      return `Point ${via} at an existing key or credential file, or unset it.`;
+    case 'denied':
+      return 'Make it readable by this user (chmod 600 and chown to you).';
+    case 'directory':
+      return `Point ${via} at the JSON file inside it.`;
+    case 'not_regular':
+      return `Point ${via} at a regular JSON file.`;
+    default:
+      return `Check the path in ${via}.`;
+  }
+}
+
 async function readCredentialFile(path: string, via: string): Promise<{ json: Record<string, any>; mode: number }> {
   const fileError = (message: string, fix: string, cause?: unknown) => new IdcallError('CREDENTIALS_FILE_ERROR', message, fix, { cause });
   const named = `${path} (from ${via})`;
@@ -32,13 +48,10 @@ async function readCredentialFile(path: string, via: string): Promise<{ json: Re
     if (!(err instanceof FileReadError)) throw err;
     switch (err.problem) {
       case 'missing':
-        throw fileError(`Credential file ${named} does not exist.`, `Point ${via} at an existing key or credential file, or unset it.`, err);
       case 'denied':
-        throw fileError(`Credential file ${named} cannot be read: permission denied.`, `Make it readable by this user (chmod 600 and chown to you).`, err);
       case 'directory':
-        throw fileError(`Credential file ${named} is a directory, not a file.`, `Point ${via} at the JSON file inside it.`, err);
       case 'not_regular':
-        throw fileError(`Credential file ${named} is not a regular file (a FIFO, socket or device).`, `Point ${via} at a regular JSON file.`, err);
+        throw fileError(`Credential file ${named} ${describeFileProblem(err.problem)}.`, credentialFileFix(err.problem, via), err);
       case 'too_large':
         throw fileError(`Credential file ${named} is ${((err.size ?? MAX_BYTES) / 1024 / 1024).toFixed(1)} MB; a credential file is a few KB.`, `Point ${via} at the JSON key or credential file, not another file.`, err);
       default:
