@@ -158,7 +158,8 @@ export interface InspectReport {
   claims: Record<string, unknown>;
   /** Claims with times a person can read: "expires in 41 min", "expired 3 h ago". */
   times: Record<string, string>;
-  findings: { status: 'ok' | 'warn' | 'fail'; code?: string; text: string }[];
+  /** malformed: a claim of a shape Google never writes (exp 1e308, a numeric aud). */
+  findings: { status: 'ok' | 'warn' | 'fail'; code?: string; text: string; malformed?: true }[];
   signature: 'valid' | 'invalid' | 'unknown';
   requests: RequestRecord[];
   exitCode: number;

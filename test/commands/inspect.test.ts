@@ -131,7 +131,10 @@ for (const [name, claims, text] of malformed) {
       assert.match(human.stdout, text);
       assert.doesNotMatch(human.stdout + human.stderr, /unexpected error|Invalid time value/);
       const report = json(await idcall(['inspect', forged(claims), ...audience, '--json'], env()));
-      assert.ok(report.findings.some((f: { status: string; text: string }) => f.status === 'fail' && text.test(f.text)));
+      assert.ok(report.findings.some((f: { status: string; text: string; malformed?: boolean }) => f.status === 'fail' && f.malformed === true && text.test(f.text)));
+      // One readable sentence, and a fix that says what the token is, not "mint a fresh one" for a token Google never wrote.
+      assert.match(report.verdict.summary, /^A target checking this token would reject it: malformed claim: /);
+      assert.match(report.verdict.fix, /not minted by Google/);
     }
   });
 }

@@ -70,6 +70,11 @@ function verdictFor(findings: InspectReport['findings'], kind: InspectReport['ki
   }
   // Definite rejections first; an unverified signature only when nothing else is wrong: OK means the signature was checked.
   const order: CauseCode[] = ['TOKEN_EXPIRED', 'SIGNATURE_INVALID', 'AUDIENCE_MISMATCH', 'EMAIL_CLAIM_MISSING', 'USER_TOKEN_AUDIENCE', 'CLOCK_SKEW', 'SIGNATURE_UNVERIFIED'];
+  // A claim of a shape Google never writes says more about the token than anything checked after it.
+  const malformed = findings.find((f) => f.status === 'fail' && f.malformed);
+  if (malformed) {
+    return { code: malformed.code as CauseCode, summary: `A target checking this token would reject it: ${malformed.text}.`, fix: 'Google writes numeric exp and iat and a string aud: this token was not minted by Google as it stands (altered, or from another issuer). Use one Google issued: idcall token --audience URL.' };
+  }
   for (const code of order) {
     const hit = findings.find((f) => f.code === code && (f.status === 'fail' || code === 'USER_TOKEN_AUDIENCE' || code === 'SIGNATURE_UNVERIFIED'));
     if (!hit) continue;

@@ -11,7 +11,10 @@ export const SKEW_TOLERANCE_S = 30;
 /** An ok finding has no code; a warn or fail one names the cause it would explain if the target rejects the token. */
 /** What a finding is about, so code finds it by what it checked rather than by its wording. */
 export type FindingCheck = 'format' | 'issuer' | 'audience' | 'email' | 'expiry' | 'issued_at' | 'clock' | 'signature';
-export type Finding = { check: FindingCheck; status: 'ok'; code?: never; text: string } | { check: FindingCheck; status: 'warn' | 'fail'; code?: CauseCode; text: string };
+export type Finding =
+  | { check: FindingCheck; status: 'ok'; code?: never; text: string }
+  /** malformed: the claim is of a shape Google never writes (a non-numeric exp, a numeric aud): not a Google token as minted. */
+  | { check: FindingCheck; status: 'warn' | 'fail'; code?: CauseCode; text: string; malformed?: true };
 
 export interface VerifyResult {
   status: StepStatus;
@@ -70,10 +73,11 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
   const { claims, header } = decoded;
 
   if (!GOOGLE_ISSUERS.includes(String(claims.iss))) {
-    findings.push({ check: 'issuer', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `issuer is ${JSON.stringify(claims.iss)}, not https://accounts.google.com: Cloud Run accepts only Google-issued ID tokens` });
+    const issuer = claims.iss === undefined ? 'the token has no iss claim' : `issuer is ${describeClaim(claims.iss)}`;
+    findings.push({ check: 'issuer', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `${issuer}, not https://accounts.google.com: Cloud Run accepts only Google-issued ID tokens` });
   }
   const audOk = claims.aud === undefined || typeof claims.aud === 'string' || (Array.isArray(claims.aud) && claims.aud.every((a) => typeof a === 'string'));
-  if (!audOk) findings.push({ check: 'audience', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `malformed claim: aud is ${describeClaim(claims.aud)}, not a string` });
+  if (!audOk) findings.push({ check: 'audience', status: 'fail', code: 'AUDIENCE_MISMATCH', text: `malformed claim: aud is ${describeClaim(claims.aud)}, not a string`, malformed: true });
   const aud = !audOk ? '' : typeof claims.aud === 'string' ? claims.aud : Array.isArray(claims.aud) ? String(claims.aud[0] ?? '') : '';
   const userToken = options.userToken || (CLIENT_ID.test(aud) && typeof claims.email === 'string' && !String(claims.email).endsWith('gserviceaccount.com'));
   if (options.expectedAudience !== null) {
@@ -95,11 +99,11 @@ export async function verifyToken(ctx: Context, token: string, options: VerifyOp
 
   const exp = timeClaim(claims.exp) ?? NaN;
   const iat = timeClaim(claims.iat) ?? NaN;
-  if (claims.exp !== undefined && typeof claims.exp === 'number' && Number.isNaN(exp)) findings.push({ check: 'expiry', status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: exp is ${describeClaim(claims.exp)}, not a time` });
-  else if (Number.isNaN(exp)) findings.push({ check: 'expiry', status: 'fail', code: 'TOKEN_EXPIRED', text: 'the token has no numeric exp claim' });
+  if (claims.exp !== undefined && typeof claims.exp === 'number' && Number.isNaN(exp)) findings.push({ check: 'expiry', status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: exp is ${describeClaim(claims.exp)}, not a time`, malformed: true });
+  else if (Number.isNaN(exp)) findings.push({ check: 'expiry', status: 'fail', code: 'TOKEN_EXPIRED', text: 'the token has no numeric exp claim', malformed: true });
   else if (exp <= nowS) findings.push({ check: 'expiry', status: 'fail', code: 'TOKEN_EXPIRED', text: `expired ${humanDuration(nowS - exp)} ago` });
   else findings.push({ check: 'expiry', status: 'ok', text: `expires in ${humanDuration(exp - nowS)}` });
-  if (claims.iat !== undefined && Number.isNaN(iat)) findings.push({ check: 'issued_at', status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: iat is ${describeClaim(claims.iat)}, not a time` });
+  if (claims.iat !== undefined && Number.isNaN(iat)) findings.push({ check: 'issued_at', status: 'fail', code: 'TOKEN_EXPIRED', text: `malformed claim: iat is ${describeClaim(claims.iat)}, not a time`, malformed: true });
   if (!Number.isNaN(iat) && iat > nowS + SKEW_TOLERANCE_S) {
     findings.push({ check: 'issued_at', status: 'warn', code: 'CLOCK_SKEW', text: `issued ${humanDuration(iat - nowS)} in the future by this machine's clock: the clock is behind` });
   }
