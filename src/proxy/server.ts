@@ -336,7 +336,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         upstreamTimeoutMs: timeout,
         viaName,
         admit: (headers) => admit({ host: headers[':authority'] ?? headers.host, origin: headers.origin, 'sec-fetch-site': headers['sec-fetch-site'] }),
-        ...(options.connect ? { tls: options.connect as ConnectionOptions } : {}),
+        // The same reach as HTTP/1.1 upstreams: --connect-to / --resolve, and --cacert or NODE_EXTRA_CA_CERTS.
+        ...(options.connect || ca ? { tls: { ...(options.connect as ConnectionOptions | undefined), ...(ca ? { ca } : {}) } } : {}),
+        ...(options.routing ? { routing: options.routing } : {}),
         onExchange: (e) => {
           metrics.record(e.status, e.token, e.upstreamMs);
           if (options.onLog) log({ time: new Date().toISOString(), host: options.target!.host, ...e });

@@ -226,3 +226,19 @@ test('h2c to the emulator\'s private Cloud Run service: 403 without a token, 200
     await proxy.close();
   }
 });
+
+test('h2c to a production host name through --connect-to and --cacert (the emulator\'s TLS front door): 200 as the caller, the name kept in SNI and :authority', async () => {
+  const { parseConnectTo } = await import('../../src/core/net/routing.ts');
+  const runUrl = new URL(fx.emu.serviceRunUrls.hello![0]!);
+  const { proxy, log } = await proxyFor(env(), { mode: 'reverse', h2c: true, target: runUrl, routing: { connectTo: fx.emu.connectTo.map(parseConnectTo), resolve: [], ca: fx.emu.caPem } });
+  try {
+    // Before, HTTP/2 upstreams ignored --connect-to and --cacert: the name went to the system's DNS (502).
+    const res = await call(proxy.url, '/demo.Greeter/SayHello', 'hi');
+    assert.equal(res.status, 200, res.body);
+    assert.equal(JSON.parse(res.body).caller, 'caller@demo-project.iam.gserviceaccount.com');
+    assert.equal(JSON.parse(res.body).audience, runUrl.origin);
+    assert.equal(log.at(-1)?.status, 200);
+  } finally {
+    await proxy.close();
+  }
+});
