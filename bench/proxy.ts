@@ -1,10 +1,12 @@
 // Proxy throughput and latency, side by side in one run: direct, minimal pass-through, mint-per-request, idcall proxy.
 // All four stay up; rounds interleave them (A B C D, A B C D, …) and the median round counts, so drift hits all alike.
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { child, fmt, freePort, HAVE_WRK, load, machine, writeSection, type LoadResult } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const BASE_DIR = process.env.BENCH_PROXY_BASE;
 const emulator = child(['bench/fixtures/emulator.ts']);
 const children = [emulator.proc];
 
@@ -17,11 +19,14 @@ try {
   const transporter = new gaxios.Gaxios({ fetchImplementation: ((u: string, i: RequestInit) => fetch(String(u) === 'https://oauth2.googleapis.com/token' ? info.urls.token : u, i)) as never });
   const token = await new JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, transporter }).fetchIdToken(target);
 
-  const [passPort, mintPort, idPort] = [await freePort(), await freePort(), await freePort()];
+  const [passPort, mintPort, idPort, basePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const proxyEnv = { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile, METADATA_SERVER_DETECTION: 'none', HOME: '/nonexistent' };
   const started = [
     child(['bench/fixtures/passthrough.ts', target, token, String(passPort)]),
     child(['bench/fixtures/mint-per-request.ts', target, keyFile, info.urls.token, String(mintPort)]),
-    child(['src/cli/entry.ts', 'proxy', '--target', target, '--listen', `127.0.0.1:${idPort}`, '--log-format', 'none'], { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile, METADATA_SERVER_DETECTION: 'none', HOME: '/nonexistent' }),
+    child(['src/cli/entry.ts', 'proxy', '--target', target, '--listen', `127.0.0.1:${idPort}`, '--log-format', 'none'], proxyEnv),
+    // BENCH_PROXY_BASE=DIR (another checkout, e.g. a git worktree of an older commit): its proxy too, in the same rounds.
+    ...(BASE_DIR ? [child([join(BASE_DIR, 'src/cli/entry.ts'), 'proxy', '--target', target, '--listen', `127.0.0.1:${basePort}`, '--log-format', 'none'], proxyEnv)] : []),
   ];
   children.push(...started.map((s) => s.proc));
   await Promise.all(started.map((s) => s.firstLine));
@@ -31,6 +36,7 @@ try {
     ['passthrough', `http://127.0.0.1:${passPort}/`, {}],
     ['mint-per-request', `http://127.0.0.1:${mintPort}/`, {}],
     ['idcall proxy', `http://127.0.0.1:${idPort}/`, {}],
+    ...(BASE_DIR ? [[`idcall proxy (${BASE_DIR})`, `http://127.0.0.1:${basePort}/`, {}] as [string, string, Record<string, string>]] : []),
   ];
   for (const [, url, headers] of configs) await load(url, 1.5, 32, headers); // warm-up: JIT, pools, the token cache
   const rounds: Record<string, LoadResult[]> = {};
