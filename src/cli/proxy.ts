@@ -24,7 +24,7 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .option('audience', { type: 'string', describe: 'Reverse mode: token audience (custom domains, custom audiences)' })
     .option('allow-host', { type: 'string', array: true, describe: "Forward mode: hosts that get a token (default '*.run.app' '*.cloudfunctions.net')" })
     .option('strict', { type: 'boolean', describe: 'Forward mode: refuse hosts that are not allowed instead of passing them through (required to listen off loopback)' })
-    .option('allow-origin', { type: 'string', array: true, describe: 'Reverse mode: a web page origin (http://localhost:3000) that may use the proxy from a browser; others get 403' })
+    .option('allow-origin', { type: 'string', array: true, describe: 'A web page origin (http://localhost:3000) whose requests from a browser get the token (reverse mode: may use the proxy; forward mode: may call allowed hosts); other pages get 403' })
     .option('allow-insecure', { type: 'boolean', describe: 'Allow sending tokens over plain http to a non-loopback host (--target http://…, --no-upgrade-http)' })
     .option('upgrade-http', { type: 'boolean', default: true, describe: 'Forward mode: send plain-http requests for allowed hosts upstream over https (--no-upgrade-http keeps http)' })
     .option('h2c', { type: 'boolean', describe: 'Reverse mode: also accept HTTP/2 cleartext (gRPC) on the same port, sent upstream over HTTP/2' })

@@ -163,6 +163,21 @@ export function originAccepted(headers: { origin?: string | string[] | undefined
   return value === 'same-origin' || value === 'none';
 }
 
+/**
+ * Forward mode, with a browser set to use the proxy: a page of another site must not get the user's token added to a
+ * request it makes to an allowed host (`fetch('https://private.run.app/delete', {method: 'POST'})` from any tab).
+ * Accepted: no browser signal, the host's own origin (`targets`: the URL as asked and as upgraded), an --allow-origin
+ * origin, or Sec-Fetch-Site same-origin / none (typed in the address bar).
+ */
+export function pageRequestAccepted(headers: { origin?: string | string[] | undefined; 'sec-fetch-site'?: string | string[] | undefined }, targets: string[], allowOrigins: string[]): boolean {
+  const origin = typeof headers.origin === 'string' ? headers.origin.trim() : Array.isArray(headers.origin) ? '' : undefined;
+  if (origin !== undefined) return origin !== 'null' && [...targets, ...allowOrigins].some((allowed) => sameOrigin(allowed, origin));
+  const site = headers['sec-fetch-site'];
+  if (site === undefined) return true;
+  const value = String(site).trim().toLowerCase();
+  return value === 'same-origin' || value === 'none';
+}
+
 function ownOrigin(origin: string, listener: Listener): boolean {
   if (origin === 'null') return false; // sandboxed frames, file: pages
   try {

@@ -3,7 +3,7 @@
 // forward handler as https://HOST requests, HTTP/2 streams (gRPC over TLS among them) to the relay --h2c uses, one per
 // audience. Either way the token is added exactly as in plain forward mode.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server } from 'node:http2';
+import { createServer as createHttp2Server, type IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContext } from 'node:tls';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
@@ -19,6 +19,8 @@ export interface Interceptor {
 export interface InterceptorOptions {
   allowHosts: string[];
   guard: DestinationGuard;
+  /** A refusal for a stream another site's page made (pageRequestAccepted), or null. */
+  pageRefused: (headers: IncomingHttpHeaders, origin: URL) => { error: number; code: string; message: string } | null;
   leafFor: (host: string) => SecureContext;
   /** The forward handler, for an HTTP/1.1 request whose URL is now absolute (https://HOST/…). */
   http1: (req: IncomingMessage, res: ServerResponse) => void;
@@ -40,6 +42,11 @@ export function createInterceptor(options: InterceptorOptions): Interceptor {
     if (!hostAllowed(options.allowHosts, authority)) return void stream.respond({ ':status': 421 }, { endStream: true });
     const origin = new URL(`https://${authority}`);
     if (options.guard.refuses(origin.hostname, Number(origin.port || 443))) return void stream.respond({ ':status': 403 }, { endStream: true });
+    const refused = options.pageRefused(headers, origin);
+    if (refused) {
+      stream.respond({ ':status': refused.error, 'content-type': 'application/json', 'x-idcall-proxy': 'error' });
+      return void stream.end(JSON.stringify({ error: { code: refused.code, message: refused.message } }));
+    }
     // The audience by the rule every path uses (a cloudfunctions.net URL keeps its function's name): a relay each.
     const audience = defaultAudience(new URL(String(headers[':path'] ?? '/'), origin), kindFromHost(origin.hostname)).audience;
     let relay = relays.get(audience);

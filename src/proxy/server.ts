@@ -13,7 +13,7 @@ import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/steps/token-cache.ts';
 import { describeNetworkError, isCertificateFailure } from '../core/net/transport.ts';
 import { redact } from '../core/redact.ts';
-import { destinationGuard, guardedConnector, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, type Listener } from './guards.ts';
+import { destinationGuard, guardedConnector, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, pageRequestAccepted, type Listener } from './guards.ts';
 import { appendVia, endToEnd, viaNames } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
@@ -166,6 +166,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     return null;
   };
 
+  const pageRefusal = (origin: string | string[] | undefined, host: string): Refusal => ({
+    error: 403,
+    code: 'USAGE_ERROR',
+    message: `A request from the web page ${typeof origin === 'string' ? origin : '(another site)'} to ${host} was refused: the proxy adds your token only to requests of that host's own pages and of clients that are not browsers (--allow-origin names other pages).`,
+  });
+
   const route = (req: IncomingMessage): Route | Refusal => {
     const raw = req.url ?? '/';
     if (viaNames(req.headers.via, viaName)) return { error: 508, code: 'USAGE_ERROR', message: 'Loop detected: this request already passed through this proxy (HTTP_PROXY points back at it).' };
@@ -190,6 +196,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const allowed = hostAllowed(options.allowHosts, url.host);
     if (!allowed && options.strict) return { error: 403, code: 'USAGE_ERROR', message: `${url.host} is not an allowed host (--allow-host); --strict refuses it.` };
     const upgraded = allowed && options.upgradeHttp && url.protocol === 'http:' ? new URL(`https://${url.hostname}${url.port && url.port !== '80' ? `:${url.port}` : ''}`) : url;
+    if (allowed && !pageRequestAccepted(req.headers, [url.origin, upgraded.origin], allowOrigins)) return pageRefusal(req.headers.origin, url.host);
     // Each host is its own audience, by the same rule as `call` (a cloudfunctions.net URL keeps its function's name).
     const audience = allowed ? defaultAudience(new URL(url.pathname, upgraded.origin), kindFromHost(upgraded.hostname)).audience : null;
     return { origin: upgraded.origin, path: url.pathname + url.search, host: upgraded.host, audience };
@@ -354,6 +361,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     interceptor = createInterceptor({
       allowHosts: options.allowHosts,
       guard: guard!,
+      pageRefused: (headers, origin) => (pageRequestAccepted(headers, [origin.origin], allowOrigins) ? null : pageRefusal(headers.origin, origin.host)),
       leafFor: options.interceptTls,
       http1: (req, res) => {
         metrics.inflight++;

@@ -243,6 +243,40 @@ test('intercept: an allowed name whose connection reaches the metadata server (G
   }
 });
 
+test('intercept: a request another site\'s page made through a browser using the proxy gets 403 and no token, over HTTP/1.1 and HTTP/2', { timeout: 30_000 }, async () => {
+  const before = fx.emu.requests.length;
+  const dispatcher = new ProxyAgent({ uri: proxy.url, requestTls: { ca: caPem } });
+  try {
+    const res = await request(`${hello()}/delete`, { dispatcher, method: 'POST', headers: { origin: 'https://evil.example' } });
+    assert.equal(res.statusCode, 403);
+    assert.match(await res.body.text(), /evil\.example/);
+    const own = await request(`${hello()}/own`, { dispatcher, headers: { origin: hello(), 'sec-fetch-site': 'same-origin' } });
+    assert.equal(own.statusCode, 200, 'the host\'s own page is served with the token');
+    await own.body.dump();
+  } finally {
+    await dispatcher.close();
+  }
+  const raw = netConnect(Number(new URL(proxy.url).port), '127.0.0.1');
+  const host = new URL(hello()).host;
+  await new Promise<void>((resolve, reject) => {
+    raw.once('connect', () => raw.write(`CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\n\r\n`));
+    raw.once('data', (chunk: Buffer) => (/^HTTP\/1\.1 200/.test(chunk.toString()) ? resolve() : reject(new Error(chunk.toString()))));
+    raw.once('error', reject);
+  });
+  const session = http2Connect(hello(), { createConnection: () => tlsConnect({ socket: raw, servername: host, ca: caPem, ALPNProtocols: ['h2'] }) });
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': '/delete', 'sec-fetch-site': 'cross-site' });
+    stream.end();
+    const headers = await new Promise<Record<string, unknown>>((r) => stream.once('response', r));
+    stream.resume();
+    assert.equal(headers[':status'], 403);
+  } finally {
+    session.destroy();
+    raw.destroy();
+  }
+  assert.equal(fx.emu.requests.slice(before).filter((r) => r.path?.startsWith('/delete')).length, 0, 'the service never saw the page\'s requests');
+});
+
 test('intercept: node:https through HTTPS_PROXY (Node\'s own proxy agent) with the CA: 200 as the caller', { timeout: 30_000 }, async () => {
   const https = await import('node:https');
   const agent = new https.Agent({ proxyEnv: { HTTPS_PROXY: proxy.url }, ca: caPem } as import('node:https').AgentOptions);

@@ -293,6 +293,35 @@ test('a failed mint is not retried for a few seconds per audience (then retried,
   assert.equal(mints, 3, 'the back-off doubled');
 });
 
+test('forward mode: a browser using the proxy gets no token added to a request another site\'s page made (403); the host\'s own pages, typed URLs, --allow-origin and non-browser clients do', async () => {
+  const up = await echoUpstream();
+  const host = new URL(up.url).host;
+  const { proxy } = await proxyFor(env(), { mode: 'forward', allowHosts: [host], allowOrigins: ['http://localhost:3000'] });
+  try {
+    const cases: [Record<string, string>, number][] = [
+      [{ origin: 'https://evil.example' }, 403],
+      [{ origin: 'null' }, 403],
+      [{ 'sec-fetch-site': 'cross-site' }, 403],
+      [{ 'sec-fetch-site': 'same-site' }, 403],
+      [{ origin: `http://${host}`, 'sec-fetch-site': 'same-origin' }, 200],
+      [{ 'sec-fetch-site': 'none' }, 200],
+      [{ origin: 'http://localhost:3000' }, 200],
+      [{}, 200],
+    ];
+    for (const [headers, status] of cases) {
+      const before = up.seen.length;
+      const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      const raw = await rawExchange(portOf(proxy.url), `POST ${up.url}/delete HTTP/1.1\r\nHost: ${host}\r\n${lines}content-length: 0\r\nconnection: close\r\n\r\n`);
+      assert.equal(statusOf(raw), status, `${JSON.stringify(headers)}: ${raw}`);
+      if (status === 403) assert.equal(up.seen.length, before, `${JSON.stringify(headers)}: nothing reached the host`);
+      else assert.match(raw, /"token":true/, `${JSON.stringify(headers)}: the token was added`);
+    }
+  } finally {
+    await proxy.close();
+    await up.close();
+  }
+});
+
 test('reverse mode refuses requests a web page could make: a foreign Host gets 421, a cross-site Origin or Sec-Fetch-Site 403, with no token sent', async () => {
   const up = await echoUpstream();
   const { proxy } = await proxyFor(env(), { mode: 'reverse', target: new URL(up.url), allowOrigins: ['http://localhost:3000'] });
