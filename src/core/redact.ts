@@ -2,10 +2,11 @@
 // registry of secrets seen at run time (each credential file's secrets are registered the moment it is read).
 
 const PATTERNS: [RegExp, string][] = [
-  // PEM private keys, raw or JSON-escaped (\n inside a string).
-  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----(\\n|\n)?/g, '[REDACTED PRIVATE KEY]'],
-  // JWTs (ID tokens, assertions, subject tokens): header.payload.signature, header starting with {"
-  [/eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[REDACTED JWT]'],
+  // PEM private keys, raw or JSON-escaped (\n inside a string); one cut off before its END line, to the end.
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----(\\n|\n)?|$)/g, '[REDACTED PRIVATE KEY]'],
+  // JWTs (ID tokens, assertions, subject tokens): header.payload.signature, header starting with {", and what is
+  // left of one that an excerpt cut short (header and part of the payload).
+  [/eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,2}/g, '[REDACTED JWT]'],
   // Google OAuth access tokens.
   [/ya29\.[A-Za-z0-9_.-]+/g, '[REDACTED ACCESS TOKEN]'],
   // Google refresh tokens, also percent-encoded (1%2F%2F0…) as a form body or URL echoes them.
@@ -53,6 +54,24 @@ export function redact(text: string): string {
   out = out.replace(SECRET_QUERY, '$1***');
   for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement);
   return out;
+}
+
+/**
+ * A body's first `limit` bytes for display. Redacted over all that was read of it before it is cut, so the cut never
+ * splits a secret into a part no pattern knows; a known secret cut off at the end of what was read goes too.
+ */
+export function redactedExcerpt(read: Buffer, limit: number): string {
+  let text = redact(read.toString('utf8'));
+  for (const secret of known) {
+    for (let n = Math.min(secret.length - 1, text.length); n >= 8; n--) {
+      if (text.endsWith(secret.slice(0, n))) {
+        text = `${text.slice(0, -n)}[REDACTED]`;
+        break;
+      }
+    }
+  }
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= limit ? text : bytes.subarray(0, limit).toString('utf8');
 }
 
 /** Redact every string inside a JSON-able value. */

@@ -67,7 +67,8 @@ export function renderCallReport(report: CallReport, style: Style, body: { excer
   const lines = [`idcall call ${escapeControls(report.url)}${report.audience ? `  (audience ${escapeControls(report.audience)})` : ''}`, renderSteps(report.steps, style, verbose), '', renderVerdict(report.verdict, style)];
   if (report.response && body.excerpt !== null) {
     const shown = body.excerpt.length;
-    const text = bodyText(body.excerpt);
+    // The bytes say whether it is text; what is shown is the core's excerpt, redacted before it was cut.
+    const text = bodyText(body.excerpt) === null ? null : escapeControls(report.response.bodyExcerpt);
     if (text === null) lines.push('', paint(style, 'dim', `Response body: binary, ${report.response.bodyBytes} bytes (use -o FILE to save it).`));
     else lines.push('', paint(style, 'dim', `Response body (${report.response.bodyBytes} bytes${shown < report.response.bodyBytes ? `, first ${shown} shown; --body full for all` : ''}):`), text);
   } else if (body.note) lines.push('', paint(style, 'dim', body.note));

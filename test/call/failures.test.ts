@@ -226,3 +226,31 @@ test('a denied --delegates chain: the fix names the hop that failed and the gran
   assert.match(inner.verdict.summary, /a hop of the delegation chain alice@example\.com → no-access@.* → invoker@/);
   assert.match(inner.verdict.fix, /add-iam-policy-binding no-access@demo-project\.iam\.gserviceaccount\.com --member=user:alice@example\.com --role=roles\/iam\.serviceAccountTokenCreator/);
 });
+
+test('a target that answers with unreadable HTTP (headers over 16 KB, a body short of its Content-Length, garbage) is named as answering, not as unreachable', async () => {
+  const { createServer: createTcpServer } = await import('node:net');
+  const answers: Record<string, string> = {
+    '/headers': `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(100_000)}\r\ncontent-length: 1\r\n\r\nx`,
+    '/short': 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\nhello',
+    '/garbage': 'HTTP/1.1 200 OK\r\nbad header line\r\n\r\n',
+  };
+  const server = createTcpServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', (d) => {
+      const path = /^[A-Z]+ (\S+)/.exec(d.toString())?.[1] ?? '/';
+      socket.end(answers[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  try {
+    for (const [path, words] of [['/headers', /answered, but its response headers are over/], ['/short', /answered, but its response body does not match its Content-Length/], ['/garbage', /answered, but its response is not valid HTTP\/1\.1 \(Invalid header token\)/]] as const) {
+      const report = json(await idcall(['call', `${base}${path}`, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) })));
+      assert.equal(report.verdict.code, 'TARGET_UNREACHABLE', path);
+      assert.match(report.verdict.summary, words, path);
+      assert.doesNotMatch(report.verdict.fix, /VPN|firewall|resolves/, `${path}: the fix is about the answer, not the network`);
+    }
+  } finally {
+    server.close();
+  }
+});

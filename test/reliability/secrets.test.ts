@@ -31,6 +31,16 @@ test('secret-looking query parameters and URL userinfo are replaced in every out
   }
 });
 
+test('redaction: what is left of a token or key that a cut split is still redacted; a known secret cut at the end of an excerpt too', async () => {
+  const { redactedExcerpt, registerSecret } = await import('../../src/core/redact.ts');
+  assert.equal(redact('body: eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM'), 'body: [REDACTED JWT]');
+  assert.equal(redact('body: eyJhbGciOiJSUzI1NiJ9'), 'body: [REDACTED JWT]');
+  assert.equal(redact('key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC'), 'key: [REDACTED PRIVATE KEY]');
+  registerSecret('opaque-api-secret-0123456789');
+  assert.equal(redactedExcerpt(Buffer.from('the key is opaque-api-secr'), 200), 'the key is [REDACTED]');
+  assert.equal(redactedExcerpt(Buffer.from('the key is opaque-api-secret-0123456789, again'), 14), 'the key is [RE');
+});
+
 test('call: a secret in the target URL or in a redirect Location never appears in the report, human or --json', async () => {
   const up = await upstream((req, res) => res.writeHead(302, { location: `https://elsewhere.example/next?token=LOCATIONSECRET99&ok=1` }).end());
   try {
@@ -41,6 +51,27 @@ test('call: a secret in the target URL or in a redirect Location never appears i
       assert.ok(!all.includes('URLSECRET12345'), `${args.join(' ')}: ${all}`);
       assert.ok(!all.includes('LOCATIONSECRET99'), `${args.join(' ')}: ${all}`);
       if (args.includes('--json')) assert.match(JSON.parse(result.stdout).url, /key=\*\*\*&page=2/);
+    }
+  } finally {
+    await up.close();
+  }
+});
+
+test('call: a target that echoes the token in its body shows no part of it, even where the excerpt\'s cut would split it', async () => {
+  // The cut at 200 bytes once left the header and half the payload of the token: a shape no pattern knew.
+  const up = await upstream((req, res) => {
+    const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+    res.writeHead(401, { 'content-type': 'text/plain', 'x-echo': token }).end(`${'.'.repeat(20)} your token was ${token} (and again ${token})`);
+  });
+  try {
+    for (const args of [['call', up.url], ['call', up.url, '--json'], ['call', up.url, '--verbose'], ['call', up.url, '--body', 'full'], ['call', up.url, '--body', '300']]) {
+      const result = await idcall(args, env());
+      const token = String(up.seen.at(-1)?.headers.authorization ?? '').replace(/^Bearer /, '');
+      assert.ok(token.startsWith('eyJ'), 'the target got a token');
+      const shown = result.stdout + result.stderr;
+      const payload = token.split('.')[1]!;
+      assert.ok(!shown.includes(payload.slice(0, 24)), `${args.join(' ')}: part of the token's payload is shown:\n${shown}`);
+      assert.match(shown, /your token was \[REDACTED( JWT)?\]/, args.join(' '));
     }
   } finally {
     await up.close();

@@ -3,6 +3,7 @@ import { parseTargetUrl, refusePlainHttp } from '../audience.ts';
 import type { Context } from '../context.ts';
 import { asIdcallError, IdcallError } from '../errors.ts';
 import { conclude, REPORT_VERSION, sideOfStep, type CallReport, type Step, type Verdict } from '../report.ts';
+import { redactedExcerpt } from '../redact.ts';
 import { obtainToken } from '../steps/obtain.ts';
 import { mintOptionsFor, type CallSettings, type SourceOptions } from '../options.ts';
 import { runCall, runCallRaw, skipped, type CallPayload } from '../steps/steps.ts';
@@ -113,7 +114,8 @@ export async function diagnoseCall(ctx: Context, options: DiagnoseOptions): Prom
   report.response = {
     status: result.status,
     headers: result.headers,
-    bodyExcerpt: result.body.subarray(0, options.bodyLimit).toString('utf8'),
+    // Redacted over the 4 KB head before the cut: a token the cut would split must not survive in part.
+    bodyExcerpt: redactedExcerpt(result.head.length > result.body.length ? result.head : result.body, options.bodyLimit),
     bodyBytes: result.bodyBytes,
     ...(result.redirect ? { redirect: result.redirect } : {}),
     timings: result.timings,

@@ -190,6 +190,13 @@ function drained(stream: Writable): Promise<void> {
   });
 }
 
+/** undici's codes for an answer that came but cannot be read (llhttp's own HPE_* codes are handled alike). */
+const MALFORMED_ANSWERS: Record<string, string> = {
+  UND_ERR_HEADERS_OVERFLOW: 'its response headers are over the 16 KB a client reads',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'its response body does not match its Content-Length',
+  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'its response is over the size limit',
+};
+
 function targetError(err: unknown, options: CallOptions): IdcallError {
   const e = err as { code?: string; name?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code ?? '';
@@ -209,6 +216,12 @@ function targetError(err: unknown, options: CallOptions): IdcallError {
   }
   if (/CERT|SSL|TLS|ERR_TLS|UNABLE_TO_VERIFY|SELF_SIGNED|HOSTNAME|ALTNAME/i.test(code)) {
     return new IdcallError('TLS_ERROR', `TLS with ${host} failed: ${code}.`, 'A TLS-intercepting proxy or a wrong host name is the usual cause; set NODE_EXTRA_CA_CERTS to your proxy\'s CA, or check the URL.', { cause: err });
+  }
+  // It was reached and answered, but not in HTTP anyone can read: pointing at DNS, VPN or firewalls would mislead.
+  const unparsable = /^HPE_/.test(code) || e?.name === 'HTTPParserError';
+  const malformed = MALFORMED_ANSWERS[code] ?? (unparsable ? `its response is not valid HTTP/1.1 (${code || /\(([^)]+)\)$/.exec((e as { message?: string }).message ?? '')?.[1] || 'unparsable'})` : undefined);
+  if (malformed) {
+    return new IdcallError('TARGET_UNREACHABLE', `${host} answered, but ${malformed}.`, `The service or a proxy in front of it sends a broken response: check its logs${options.proxy ? `, or try without the proxy (${displayProxy(options.proxy)})` : ''}.`, { cause: err });
   }
   if (options.proxy) {
     const proxy = displayProxy(options.proxy);
