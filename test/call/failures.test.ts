@@ -254,3 +254,31 @@ test('a target that answers with unreadable HTTP (headers over 16 KB, a body sho
     server.close();
   }
 });
+
+test('a GCE_METADATA_HOST that does not answer as a metadata server (endless body, silence, refusal, a web server) is named in the verdict and its fix, within the probe bound', async () => {
+  const servers: Record<string, (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void> = {
+    'an endless body': (_req, res) => {
+      res.writeHead(200, { 'metadata-flavor': 'Google' });
+      const timer = setInterval(() => res.write(Buffer.alloc(65536, 101)), 1);
+      res.on('close', () => clearInterval(timer));
+    },
+    'silence after the headers': (_req, res) => void res.writeHead(200, { 'metadata-flavor': 'Google' }).flushHeaders(),
+    'a web server': (_req, res) => void res.end('<html>hello</html>'),
+  };
+  for (const [name, handler] of Object.entries(servers)) {
+    const server = createServer(handler);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const report = json(await idcall(['token', '--audience', 'https://svc.run.app', '--json'], env({ GCE_METADATA_HOST: host })));
+      assert.equal(report.verdict.code, 'NO_CREDENTIALS', name);
+      assert.match(report.verdict.summary, new RegExp(`GCE_METADATA_HOST names http://${host.replace(/\./g, '\\.')}: `), name);
+      assert.match(report.verdict.fix, /^Check that GCE_METADATA_HOST points at a running metadata server/, name);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+  const refused = json(await idcall(['token', '--audience', 'https://svc.run.app', '--json'], env({ GCE_METADATA_HOST: `127.0.0.1:${await closedPort()}` })));
+  assert.match(refused.verdict.summary, /GCE_METADATA_HOST names .*connection refused/);
+});

@@ -5,7 +5,7 @@ import type { Context } from '../context.ts';
 import { METADATA_DEFAULT_HOST } from '../endpoints.ts';
 import { usageError } from '../errors.ts';
 import type { Origin } from '../report.ts';
-import { createRecordingClient, describeNetworkError, type Exchange } from '../net/transport.ts';
+import { createRecordingClient, describeNetworkError, isTimeout, type Exchange } from '../net/transport.ts';
 
 export interface Candidate {
   origin: Origin;
@@ -18,6 +18,8 @@ export interface Candidate {
   note?: string;
   /** The metadata server at its default address, named by no variable. */
   defaultAddress?: boolean;
+  /** The metadata server was probed and did not answer as one: how. */
+  probeFailure?: 'timeout' | 'unreachable' | 'not_metadata';
 }
 
 export interface Discovery {
@@ -119,21 +121,24 @@ export async function discover(ctx: Context, options: DiscoverOptions): Promise<
     const probe = await probeMetadata(ctx, metadata, options.metadataTimeoutMs, exchanges);
     metaCandidate.present = probe.present;
     if (probe.note) metaCandidate.note = probe.note;
+    if (probe.failure) metaCandidate.probeFailure = probe.failure;
   }
   candidates.push(metaCandidate);
   return { winner: candidates.find((c) => c.present) ?? null, candidates, metadata, exchanges };
 }
 
-async function probeMetadata(ctx: Context, target: MetadataTarget, timeoutMs: number, exchanges: Exchange[]): Promise<{ present: boolean; note?: string }> {
+async function probeMetadata(ctx: Context, target: MetadataTarget, timeoutMs: number, exchanges: Exchange[]): Promise<{ present: boolean; note?: string; failure?: Candidate['probeFailure'] }> {
   const http = createRecordingClient({ timeoutMs, exchanges, base: ctx.http, now: ctx.monotonic, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   try {
     const res = await http(`${target.base}/computeMetadata/v1/instance`, { headers: { 'Metadata-Flavor': 'Google' }, direct: true });
     if (res.headers.get('metadata-flavor') !== 'Google') {
-      return { present: false, note: `${target.base} answered ${res.status} without the Metadata-Flavor: Google header: it is not a metadata server` };
+      return { present: false, note: `answered ${res.status} without the Metadata-Flavor: Google header: it is not a metadata server`, failure: 'not_metadata' };
     }
-    if (res.status >= 400) return { present: false, note: `answered ${res.status}` };
+    if (res.status >= 400) return { present: false, note: `answered ${res.status}`, failure: 'not_metadata' };
     return { present: true };
   } catch (err) {
-    return { present: false, note: `not reachable: ${describeNetworkError(err, timeoutMs)}` };
+    // It answered, with more than any metadata answer holds: a web server or a hostile one, not a metadata server.
+    if ((err as { code?: string }).code === 'ERR_BODY_TOO_LARGE') return { present: false, note: `answered with a body larger than any metadata answer: it is not a metadata server`, failure: 'not_metadata' };
+    return { present: false, note: `not reachable: ${describeNetworkError(err, timeoutMs)}`, failure: isTimeout(err) ? 'timeout' : 'unreachable' };
   }
 }

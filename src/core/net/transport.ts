@@ -134,9 +134,15 @@ function parseGoogleError(text: string): GoogleError | undefined {
   return undefined;
 }
 
+/** A request that ran out of its time (ours, the connect timeout, or the kernel's). */
+export function isTimeout(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; cause?: { code?: string } } | undefined;
+  return e?.name === 'TimeoutError' || e?.cause?.code === 'UND_ERR_CONNECT_TIMEOUT' || e?.code === 'ETIMEDOUT';
+}
+
 export function describeNetworkError(err: unknown, timeoutMs?: number): string {
   const e = err as { name?: string; code?: string; cause?: { code?: string; message?: string }; message?: string };
-  if (e?.name === 'TimeoutError' || e?.cause?.code === 'UND_ERR_CONNECT_TIMEOUT' || e?.code === 'ETIMEDOUT') return `timed out${timeoutMs ? ` after ${timeoutMs} ms` : ''}`;
+  if (isTimeout(err)) return `timed out${timeoutMs ? ` after ${timeoutMs} ms` : ''}`;
   if (e?.name === 'AbortError') return 'aborted: the overall time limit was reached';
   const code = e?.cause?.code ?? e?.code;
   // Node's message names the proxy without its credentials and ends with the proxy's status line.

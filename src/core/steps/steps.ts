@@ -60,10 +60,14 @@ async function runDiscoverRaw(ctx: Context, options: SourceOptions): Promise<{ s
   const ms = Math.round(ctx.monotonic() - t0);
   const details = discovery.candidates.map((c) => `${c === discovery.winner ? '→' : c.present ? '·' : ' '} ${describeCandidate(c)}${c === discovery.winner ? ' (wins)' : c.present ? ' (shadowed)' : ''}`);
   if (!discovery.winner) {
+    // A metadata server the environment names (GCE_METADATA_HOST) that did not answer as one is the likely cause.
+    const named = discovery.candidates.find((c) => c.origin === 'metadata_server' && !c.defaultAddress && c.probeFailure !== undefined);
     const error = new IdcallError(
       'NO_CREDENTIALS',
-      'No Application Default Credentials found: no --credentials, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud application-default login, and no metadata server.',
-      'Run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key or credential file, or pass --credentials FILE.',
+      `No Application Default Credentials found: no --credentials, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud application-default login, and no metadata server${named ? ` (${named.via} names ${named.path}: ${named.note})` : ''}.`,
+      named
+        ? `Check that ${named.via} points at a running metadata server${named.probeFailure === 'timeout' ? ' (or raise --metadata-timeout)' : ''}, or unset it and use another source: \`gcloud auth application-default login\`, GOOGLE_APPLICATION_CREDENTIALS, or --credentials FILE.`
+        : 'Run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key or credential file, or pass --credentials FILE.',
     );
     throw new StepFailure(step('discover', 'fail', ms, error.message, details, discovery.exchanges), error);
   }
