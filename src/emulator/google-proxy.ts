@@ -11,7 +11,7 @@ import { answerFailure, listen, send, type Handler } from './http.ts';
 import type { EmulatorState } from './state.ts';
 
 /** Google's own endpoints the emulator answers for. */
-export const GOOGLE_HOSTS = ['oauth2.googleapis.com', 'iamcredentials.googleapis.com', 'sts.googleapis.com', 'www.googleapis.com', 'accounts.google.com'];
+export const GOOGLE_HOSTS = ['oauth2.googleapis.com', 'iamcredentials.googleapis.com', 'sts.googleapis.com', 'www.googleapis.com', 'accounts.google.com', 'cloudresourcemanager.googleapis.com'];
 
 export interface GoogleProxy {
   /** http://127.0.0.1:PORT: what HTTPS_PROXY names. */

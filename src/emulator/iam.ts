@@ -99,8 +99,8 @@ function permissionDenied(res: ServerResponse, permission: string): void {
 
 type Authenticated = { grant: AccessTokenGrant } | { error: string; detail: object };
 
-export function authenticate(state: EmulatorState, header: string | undefined, rpc: string): Authenticated {
-  const metadata = { method: rpc, service: SERVICE };
+export function authenticate(state: EmulatorState, header: string | undefined, rpc: string, service: string = SERVICE): Authenticated {
+  const metadata = { method: rpc, service };
   if (!header || !/^Bearer\s+\S/i.test(header)) {
     return {
       error: `Request is missing required authentication credential. ${UNAUTHENTICATED_TAIL}`,

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { certsEndpoint } from './certs.ts';
 import { readBody, send, startServer, type ManagedServer } from './http.ts';
+import { isResourceManagerPath, resourceManagerEndpoint } from './resource-manager.ts';
 import { iamEndpoint } from './iam.ts';
 import { metadataHandler } from './metadata.ts';
 import { tokenEndpoint, tokeninfoEndpoint } from './oauth.ts';
@@ -146,6 +147,7 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
 function classifyGoogle(url: URL): string {
   const path = url.pathname;
   if (path === '/token' || path === '/oauth2/v4/token' || path === '/oauth2/v3/token' || path === '/tokeninfo' || path === '/oauth2/v3/tokeninfo') return 'token';
+  if (isResourceManagerPath(path)) return 'resource-manager';
   if (path.startsWith('/v1/projects/')) return 'iam';
   if (path.startsWith('/v1/')) return 'sts';
   if (path.startsWith('/external/')) return 'subject';
@@ -160,6 +162,8 @@ function googleRouter(state: EmulatorState) {
         return url.pathname.endsWith('tokeninfo') ? tokeninfoEndpoint(state, req, res, url) : tokenEndpoint(state, req, res);
       case 'iam':
         return iamEndpoint(state, req, res, url);
+      case 'resource-manager':
+        return resourceManagerEndpoint(state, req, res, url);
       case 'sts':
         return stsEndpoint(state, req, res, url);
       case 'subject':

@@ -363,3 +363,19 @@ test('service: granting run.invoker at run time lets the caller in', async () =>
   emu.revoke({ kind: 'service', name: 'private' }, 'roles/run.invoker', `serviceAccount:${SA('no-access')}`);
   assert.equal(await call(), 403);
 });
+
+test('resource manager: projects.get by number or id with an access token (what Python\'s google-auth asks when it loads an external-account file); 401 without one, 403 for another project', async () => {
+  const get = async (project: string, bearer?: string) => fetch(`${emu.urls.token.replace(/\/token$/, '')}/v1/projects/${project}`, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+  const token = await accessTokenFor(SA('caller'));
+  for (const project of ['123456789012', 'demo-project']) {
+    const res = await get(project, token);
+    assert.equal(res.status, 200);
+    assert.deepEqual(((await res.json()) as { projectId: string; projectNumber: string; lifecycleState: string }), { projectNumber: '123456789012', projectId: 'demo-project', lifecycleState: 'ACTIVE', name: 'demo-project', createTime: '2024-01-01T00:00:00.000Z' });
+  }
+  const none = await get('123456789012');
+  assert.equal(none.status, 401);
+  assert.equal(((await none.json()) as { error: { status: string } }).error.status, 'UNAUTHENTICATED');
+  const other = await get('someone-elses', token);
+  assert.equal(other.status, 403);
+  assert.deepEqual(((await other.json()) as { error: object }).error, { code: 403, message: 'The caller does not have permission', status: 'PERMISSION_DENIED' });
+});
