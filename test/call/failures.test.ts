@@ -282,3 +282,31 @@ test('a GCE_METADATA_HOST that does not answer as a metadata server (endless bod
   const refused = json(await idcall(['token', '--audience', 'https://svc.run.app', '--json'], env({ GCE_METADATA_HOST: `127.0.0.1:${await closedPort()}` })));
   assert.match(refused.verdict.summary, /GCE_METADATA_HOST names .*connection refused/);
 });
+
+test('a subject-token URL (credential_source.url) that refuses or floods is blamed, with a fix about that endpoint, not STS or Google', async () => {
+  const idp = createServer((req, res) => {
+    if (req.url === '/denied') return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"no session"}');
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write(Buffer.alloc(65536, 97)), 1);
+    res.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(idp.address() as { port: number }).port}`;
+  try {
+    const creds = await emu.writeCredentials(`${dir.path}/fed-url`);
+    const config = JSON.parse(await (await import('node:fs/promises')).readFile(creds.files.externalAccount!, 'utf8'));
+    const stsBefore = emu.requests.filter((r) => r.endpoint === 'sts').length;
+    for (const [path, summary] of [['/denied', /^The subject-token source \(credential_source\) answered HTTP 401 \(GET http:\/\/127\.0\.0\.1:\d+\/denied\), not a subject token\.$/], ['/flood', /^The subject-token source \(credential_source\) did not answer \(GET .*\/flood\): /]] as const) {
+      config.credential_source = { url: `${base}${path}`, format: { type: 'text' } };
+      const report = json(await idcall(['token', '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await dir.file(`fed-url${path.slice(1)}.json`, config), IDCALL_STS_URL: emu.urls.sts })));
+      assert.equal(report.verdict.code, 'FEDERATION_FAILED', path);
+      assert.match(report.verdict.summary, summary, path);
+      assert.match(report.verdict.fix, /credential_source\.url/, path);
+      assert.doesNotMatch(report.verdict.fix, /workload-identity-pools providers|status\.cloud\.google\.com/, `${path}: not STS's or Google's fix`);
+    }
+    assert.equal(emu.requests.filter((r) => r.endpoint === 'sts').length, stsBefore, 'nothing went on to STS');
+  } finally {
+    idp.closeAllConnections();
+    idp.close();
+  }
+});

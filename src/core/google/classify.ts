@@ -2,13 +2,15 @@
 import { IdcallError, type CauseCode } from '../errors.ts';
 import type { Exchange } from '../net/transport.ts';
 
-export type Phase = 'token' | 'refresh' | 'iam' | 'sts' | 'metadata';
+/** subject: the external subject token's source (credential_source: a URL, AWS, an executable), before STS. */
+export type Phase = 'token' | 'refresh' | 'iam' | 'sts' | 'subject' | 'metadata';
 
 const COMPONENT: Record<Phase, { code: CauseCode; name: string }> = {
   token: { code: 'TOKEN_ENDPOINT_ERROR', name: 'The OAuth token endpoint' },
   refresh: { code: 'TOKEN_ENDPOINT_ERROR', name: 'The OAuth token endpoint' },
   iam: { code: 'TOKEN_ENDPOINT_ERROR', name: 'IAM Service Account Credentials' },
   sts: { code: 'FEDERATION_FAILED', name: 'The Security Token Service (STS)' },
+  subject: { code: 'FEDERATION_FAILED', name: 'The subject-token source (credential_source)' },
   metadata: { code: 'METADATA_ERROR', name: 'The metadata server' },
 };
 
@@ -41,16 +43,20 @@ function delegationFix(who: IamParty, deniedPermission: string | undefined, call
 export function classifyFailure(err: unknown, phase: Phase, exchange: Exchange | undefined, who?: IamParty): IdcallError {
   if (err instanceof IdcallError) return err;
   const { code: fallback } = COMPONENT[phase];
-  // During federation the last exchange may be the subject-token fetch rather than STS itself.
-  const name = phase === 'sts' && exchange && !/\/v1\/token(\?|$)/.test(exchange.url) ? `The subject-token URL (credential_source.url)` : COMPONENT[phase].name;
+  const name = COMPONENT[phase].name;
   const wrap = (code: CauseCode, message: string, fix: string) => new IdcallError(code, message, fix, { cause: err });
   const where = exchange ? ` (${exchange.method} ${exchange.url}${exchange.proxy ? ` through the proxy ${exchange.proxy}` : ''})` : '';
 
   // No HTTP exchange at all: the library failed before sending (a subject-token file, an executable).
   if (!exchange) {
     const text = err instanceof Error ? err.message : String(err);
-    if (phase === 'sts') return wrap('FEDERATION_FAILED', `Could not obtain the external subject token: ${text}`, 'Check the credential_source in the federation configuration: the file, URL or executable must yield a token.');
+    if (phase === 'subject' || phase === 'sts') return wrap('FEDERATION_FAILED', `Could not obtain the external subject token: ${text}`, 'Check the credential_source in the federation configuration: the file, URL or executable must yield a token.');
     return wrap(fallback, `${name} could not be asked: ${text}`, NETWORK_FIX);
+  }
+  // The identity provider's endpoint is not Google: neither Google's status page nor STS's settings are the fix.
+  if (phase === 'subject') {
+    const answer = exchange.error ? `did not answer${where}: ${exchange.error}` : `answered HTTP ${exchange.status ?? 0}${where}, not a subject token`;
+    return wrap('FEDERATION_FAILED', `${name} ${answer}.`, 'Check credential_source.url (and its headers) in the configuration: the endpoint must be reachable from here and hand out the subject token; a missing or expired credential for that endpoint is the usual cause of a 401 or 403.');
   }
   if (exchange.error) {
     const code = phase === 'metadata' ? 'METADATA_ERROR' : phase === 'sts' ? 'FEDERATION_FAILED' : 'TOKEN_ENDPOINT_ERROR';

@@ -28,7 +28,7 @@ export async function federatedToken(s: Session, credential: LoadedCredential): 
       throw new IdcallError('FEDERATION_FAILED', `The subject token file ${cs.file} (credential_source.file) ${err instanceof FileReadError ? describeFileProblem(err.problem) : 'cannot be read'}.`, 'Check credential_source.file in the configuration and that the process writing it runs.', { cause: err });
     }
   }
-  const subjectToken = await guard(s, 'sts', () => client.retrieveSubjectToken());
+  const subjectToken = await guard(s, 'subject', () => client.retrieveSubjectToken());
   registerSecret(subjectToken);
   const form = new URLSearchParams({
     grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
