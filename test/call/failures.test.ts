@@ -310,3 +310,14 @@ test('a subject-token URL (credential_source.url) that refuses or floods is blam
     idp.close();
   }
 });
+
+test('--source gcloud with a "gcloud" that floods its output is stopped at 1 MB and named, not taken for a login problem', async () => {
+  const bin = `${dir.path}/flooding-bin`;
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  await mkdir(bin, { recursive: true });
+  await writeFile(`${bin}/gcloud`, '#!/bin/sh\nyes eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln\n', { mode: 0o755 });
+  const report = json(await idcall(['token', '--source', 'gcloud', '--audience', 'https://svc.example', '--json'], env({ PATH: `${bin}:${process.env.PATH}` })));
+  assert.equal(report.verdict.code, 'TOKEN_ENDPOINT_ERROR');
+  assert.match(report.verdict.summary, /printed more than 1 MB, which no token is/);
+  assert.doesNotMatch(report.verdict.fix, /gcloud auth login/);
+});

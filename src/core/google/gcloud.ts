@@ -93,6 +93,7 @@ export async function gcloudIdentityToken(ctx: Context, audience: string, timeou
       if (err) {
         const e = err as NodeJS.ErrnoException & { killed?: boolean };
         if (e.code === 'ENOENT') return reject(new IdcallError('NO_CREDENTIALS', 'The gcloud CLI is not installed or not on PATH.', 'Install the Google Cloud CLI, or drop --source gcloud to use Application Default Credentials.', { cause: err }));
+        if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return reject(new IdcallError('TOKEN_ENDPOINT_ERROR', `\`${command}\` printed more than 1 MB, which no token is; it was stopped.`, `Run it by hand and check its output; \`command -v ${ctx.env.IDCALL_GCLOUD ?? 'gcloud'}\` shows which program answers to the name.`, { cause: err }));
         if (e.killed) return reject(new IdcallError('TOKEN_ENDPOINT_ERROR', `\`${command}\` did not finish within ${timeoutMs} ms.`, 'Run it by hand to see what it waits for (a login prompt, a network timeout).', { cause: err }));
         const line = errorLine(stderr) || `exit status ${String(e.code)}`;
         return reject(new IdcallError(/login|credentials|reauth|active account|no account/i.test(line) ? 'NO_CREDENTIALS' : 'TOKEN_ENDPOINT_ERROR', `\`${command}\` failed: ${line}`, 'Run `gcloud auth login` (or `gcloud auth activate-service-account`) and try again.', { cause: err }));
