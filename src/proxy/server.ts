@@ -1,8 +1,8 @@
 // The token-injecting proxy: reverse (one target) or forward (HTTP_PROXY sidecar), one node:http server,
 // undici keep-alive pools upstream, streaming both ways, one cached token per audience; h2c (gRPC) in h2c.ts,
-// CONNECT and upgrades in tunnels.ts, who may use it and where it may go in guards.ts.
-// Longer than 300 lines because one request's whole life in both modes (admit, mint, relay, log, shut down) reads
-// best in one place; the pieces that stand alone are already out.
+// CONNECT and upgrades in tunnels.ts, which requests are served and where each goes in routes.ts (its checks in
+// guards.ts), the upstream exchange in relay.ts. Longer than 300 lines because one request's whole life in both
+// modes (mint, relay, log, shut down) reads best in one place; the pieces that stand alone are already out.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -13,10 +13,10 @@ import { importForModernNode } from '../core/runtime.ts';
 import type { TokenCache, CacheResult } from '../core/steps/token-cache.ts';
 import { describeNetworkError, isCertificateFailure } from '../core/net/transport.ts';
 import { redact } from '../core/redact.ts';
-import { destinationGuard, guardedConnector, guardedLookup, hostAllowed, hostHeaderAccepted, originAccepted, pageRequestAccepted, type Listener } from './guards.ts';
-import { appendVia, endToEnd, viaNames } from './headers.ts';
+import { destinationGuard, guardedConnector, guardedLookup, pageRequestAccepted, type Listener } from './guards.ts';
+import { createRouter } from './routes.ts';
+import { appendVia, endToEnd } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
-import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
 import { DEFAULTS } from '../core/options.ts';
 import { routedConnector, trustWith, type Routing } from '../core/net/routing.ts';
 import { createInterceptor, type Interceptor } from './intercept.ts';
@@ -84,20 +84,6 @@ export interface RunningProxy {
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-interface Route {
-  origin: string;
-  path: string;
-  host: string;
-  /** null: pass through without a token. */
-  audience: string | null;
-}
-
-interface Refusal {
-  error: number;
-  code: string;
-  message: string;
-}
-
 /** The path of a request target for the access log: absolute-form targets lose scheme and host, all lose the query. */
 function logPath(target: string): string {
   return target.split('?')[0]!.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/';
@@ -153,54 +139,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   // Known once listening; the guards compare Host and Origin with it.
   const listener: Listener = { address: options.host, port: options.port };
 
-  /** Reverse mode serves only requests addressed to it by clients that are not someone else's web page. */
-  // Clients send the same Host on every request: the last one admitted without browser headers is remembered.
-  let admittedHost: string | undefined;
-  const admit = (headers: { host?: string | undefined; origin?: string | string[] | undefined; 'sec-fetch-site'?: string | string[] | undefined }): Refusal | null => {
-    if (options.mode !== 'reverse') return null;
-    const plain = headers.origin === undefined && headers['sec-fetch-site'] === undefined;
-    if (plain && headers.host !== undefined && headers.host === admittedHost) return null;
-    if (!hostHeaderAccepted(headers.host, listener)) return { error: 421, code: 'USAGE_ERROR', message: `Host ${JSON.stringify(headers.host)} is not this proxy's address (${listener.address}:${listener.port} or localhost): refused, as a DNS-rebinding page would be.` };
-    if (!originAccepted(headers, listener, allowOrigins)) return { error: 403, code: 'USAGE_ERROR', message: `A request from the web page ${typeof headers.origin === 'string' ? headers.origin : '(cross-site)'} was refused: pages may use the proxy only if --allow-origin names their origin.` };
-    if (plain) admittedHost = headers.host;
-    return null;
-  };
-
-  const pageRefusal = (origin: string | string[] | undefined, host: string): Refusal => ({
-    error: 403,
-    code: 'USAGE_ERROR',
-    message: `A request from the web page ${typeof origin === 'string' ? origin : '(another site)'} to ${host} was refused: the proxy adds your token only to requests of that host's own pages and of clients that are not browsers (--allow-origin names other pages).`,
-  });
-
-  const route = (req: IncomingMessage): Route | Refusal => {
-    const raw = req.url ?? '/';
-    if (viaNames(req.headers.via, viaName)) return { error: 508, code: 'USAGE_ERROR', message: 'Loop detected: this request already passed through this proxy (HTTP_PROXY points back at it).' };
-    if (options.mode === 'reverse') {
-      const refused = admit(req.headers);
-      if (refused) return refused;
-      const target = options.target!;
-      const basePath = target.pathname.replace(/\/$/, '');
-      return { origin: target.origin, path: basePath + (raw.startsWith('/') ? raw : `/${raw}`), host: target.host, audience: options.audience ?? target.origin };
-    }
-    if (raw.startsWith('/')) return { error: 400, code: 'USAGE_ERROR', message: 'This is a forward proxy: send absolute-form requests (set HTTP_PROXY to this address).' };
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      return { error: 400, code: 'USAGE_ERROR', message: 'Malformed request target.' };
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return { error: 400, code: 'USAGE_ERROR', message: `Unsupported scheme ${url.protocol}` };
-    if (guard?.refuses(url.hostname, Number(url.port || (url.protocol === 'https:' ? 443 : 80)))) {
-      return { error: 403, code: 'USAGE_ERROR', message: 'The metadata server and link-local addresses are never reached through the proxy.' };
-    }
-    const allowed = hostAllowed(options.allowHosts, url.host);
-    if (!allowed && options.strict) return { error: 403, code: 'USAGE_ERROR', message: `${url.host} is not an allowed host (--allow-host); --strict refuses it.` };
-    const upgraded = allowed && options.upgradeHttp && url.protocol === 'http:' ? new URL(`https://${url.hostname}${url.port && url.port !== '80' ? `:${url.port}` : ''}`) : url;
-    if (allowed && !pageRequestAccepted(req.headers, [url.origin, upgraded.origin], allowOrigins)) return pageRefusal(req.headers.origin, url.host);
-    // Each host is its own audience, by the same rule as `call` (a cloudfunctions.net URL keeps its function's name).
-    const audience = allowed ? defaultAudience(new URL(url.pathname, upgraded.origin), kindFromHost(upgraded.hostname)).audience : null;
-    return { origin: upgraded.origin, path: url.pathname + url.search, host: upgraded.host, audience };
-  };
+  const { admit, route, pageRefusal } = createRouter({ ...options, allowOrigins, guard, viaName, listener });
 
   // Error bodies can quote an endpoint's answer (a token endpoint echoing a refresh token): redacted like all output.
   const json = (res: ServerResponse, status: number, body: object) => {
