@@ -10,9 +10,8 @@ import type { EmulatorState } from './state.ts';
 
 export interface FrontDoor {
   server: ManagedServer;
-  /** Every emulated host name, and the router by Host (and function path) the TLS listener uses. */
+  /** Every emulated host name. */
   hostnames: string[];
-  handler: Handler;
   /** `HOST:443:127.0.0.1:PORT` for each emulated host name: curl's --connect-to, idcall's IDCALL_CONNECT_TO. */
   connectTo: string[];
 }
@@ -37,5 +36,5 @@ export async function startFrontDoor(state: EmulatorState, identities: ServiceId
   const cert = ca.issue([...hostnames, '127.0.0.1'], { now: Date.now() });
   const server = await startServer(state, (url, req) => (pick(req, url) ? `service:${pick(req, url)!.identity.spec.name}` : 'service'), handler, 0, { tls: { cert: cert.certPem, key: cert.keyPem } });
   const port = new URL(server.url).port;
-  return { server, hostnames, handler, connectTo: hostnames.map((h) => `${h}:443:127.0.0.1:${port}`) };
+  return { server, hostnames, connectTo: hostnames.map((h) => `${h}:443:127.0.0.1:${port}`) };
 }

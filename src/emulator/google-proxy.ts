@@ -7,7 +7,9 @@ import { createSecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { CertificateAuthority } from '../core/net/certificates.ts';
-import { answerFailure, listen, send, type Handler } from './http.ts';
+import { listen, send, type ManagedServer } from './http.ts';
+
+type Dispatch = ManagedServer['dispatch'];
 import type { EmulatorState } from './state.ts';
 
 /** Google's own endpoints the emulator answers for. */
@@ -25,7 +27,7 @@ const OFFLINE = (host: string) => `The idcall emulator is offline by design: ${h
  * `google`: the handler of Google's endpoints (routed by path, as on the emulator's own port); `service`: the
  * handler for the emulated services' host names (the TLS front door's router), or null for a host it does not know.
  */
-export async function startGoogleProxy(state: EmulatorState, ca: CertificateAuthority, google: Handler, serviceHosts: string[], service: Handler): Promise<GoogleProxy> {
+export async function startGoogleProxy(state: EmulatorState, ca: CertificateAuthority, google: Dispatch, serviceHosts: string[], service: Dispatch): Promise<GoogleProxy> {
   const known = new Set([...GOOGLE_HOSTS, ...serviceHosts]);
   const contexts = new Map<string, SecureContext>();
   const contextFor = (host: string): SecureContext => {
@@ -37,12 +39,10 @@ export async function startGoogleProxy(state: EmulatorState, ca: CertificateAuth
     return context;
   };
   const hostOf = (req: IncomingMessage) => String(req.headers[':authority'] ?? req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-  const route: Handler = (req, res, url) => (GOOGLE_HOSTS.includes(hostOf(req)) ? google(req, res, url) : service(req, res, url));
+  // Into the same handling as the emulator's own ports, so requests through the proxy are logged and take faults too.
+  const route: Dispatch = (req, res) => (GOOGLE_HOSTS.includes(hostOf(req)) ? google(req, res) : service(req, res));
   // The TLS side: one server that never listens; each accepted CONNECT tunnel is handed to it as a connection.
-  const tls = createSecureServer({ allowHTTP1: true, SNICallback: (name, cb) => (known.has(name.toLowerCase()) ? cb(null, contextFor(name.toLowerCase())) : cb(new Error(`unknown host ${name}`))) }, (req, res) => {
-    const url = new URL(String(req.url ?? '/'), 'http://127.0.0.1');
-    void Promise.resolve(route(req as never, res as never, url)).catch((err: unknown) => answerFailure(res as never, err));
-  });
+  const tls = createSecureServer({ allowHTTP1: true, SNICallback: (name, cb) => (known.has(name.toLowerCase()) ? cb(null, contextFor(name.toLowerCase())) : cb(new Error(`unknown host ${name}`))) }, (req, res) => route(req as never, res as never));
   tls.on('tlsClientError', () => {});
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
@@ -55,7 +55,8 @@ export async function startGoogleProxy(state: EmulatorState, ca: CertificateAuth
     }
     if (!known.has(target.hostname)) return send(res, 403, OFFLINE(target.hostname), { 'content-type': 'text/plain' });
     req.headers.host = target.host;
-    void Promise.resolve(route(req, res, new URL(target.pathname + target.search, 'http://127.0.0.1'))).catch((err: unknown) => answerFailure(res, err));
+    req.url = target.pathname + target.search;
+    route(req, res);
   });
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const [host = '', port = '443'] = String(req.url ?? '').split(':');

@@ -123,6 +123,8 @@ export function listen(server: Server, port = 0, scheme: 'http' | 'https' = 'htt
 export interface ManagedServer {
   server: Server;
   url: string;
+  /** Hand a request to this server's handling (fault injection, the request log) from elsewhere: the Google proxy. */
+  dispatch: (req: IncomingMessage, res: ServerResponse) => void;
   close(): Promise<void>;
 }
 
@@ -177,6 +179,7 @@ export async function startServer(
   return {
     server,
     url,
+    dispatch: onRequest,
     close: () =>
       new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);

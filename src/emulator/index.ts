@@ -74,7 +74,7 @@ export interface EmulatorOptions {
 export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario, options: EmulatorOptions = {}): Promise<Emulator> {
   const scenario = normaliseScenario(scenarioInput);
   const state = new EmulatorState(scenario, options.clock);
-  const servers: ManagedServer[] = [];
+  const servers: Pick<ManagedServer, 'close'>[] = [];
   try {
     const google = await startServer(state, classifyGoogle, googleRouter(state), options.port ?? scenario.port ?? 0);
     servers.push(google);
@@ -100,8 +100,8 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
     const frontDoor = await startFrontDoor(state, identities, ca);
     servers.push(frontDoor.server);
     // Google's real host names for unmodified clients: HTTPS_PROXY points here (google-env.sh).
-    const googleProxy = await startGoogleProxy(state, ca, googleRouter(state), frontDoor.hostnames, frontDoor.handler);
-    servers.push({ server: undefined as never, url: googleProxy.url, close: googleProxy.close });
+    const googleProxy = await startGoogleProxy(state, ca, google.dispatch, frontDoor.hostnames, frontDoor.server.dispatch);
+    servers.push(googleProxy);
     const urls: EmulatorUrls = {
       google: google.url,
       token: `${google.url}/token`,

@@ -112,3 +112,27 @@ test('gcloud auth login --cred-file with the external-account file, then print-a
   const { stdout } = await run('gcloud', ['auth', 'print-access-token'], { env, timeout: 60_000 });
   assert.match(stdout.trim(), /^ya29\./);
 });
+
+test('requests through the emulator\'s proxy (HTTPS_PROXY) are logged and take faults, like those to its own ports', async () => {
+  const { ProxyAgent, request } = await import('undici');
+  const dispatcher = new ProxyAgent({ uri: fx.creds.googleEnv!.HTTPS_PROXY!, requestTls: { ca: fx.emu.caPem } });
+  try {
+    const before = fx.emu.requests.length;
+    const refused = await request('https://oauth2.googleapis.com/token', { dispatcher, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=nonsense' });
+    assert.equal(refused.statusCode, 400);
+    await refused.body.dump();
+    const service = await request(`${hello()}/logged`, { dispatcher });
+    assert.equal(service.statusCode, 403, 'no token: Cloud Run\'s 403');
+    await service.body.dump();
+    const seen = fx.emu.requests.slice(before).map((r) => `${r.endpoint} ${r.path} ${r.status}`);
+    assert.ok(seen.includes('token /token 400'), seen.join(', '));
+    assert.ok(seen.includes('service:hello /logged 403'), seen.join(', '));
+    fx.emu.setFaults([{ endpoint: 'token', kind: 'status', status: 503 }]);
+    const faulted = await request('https://oauth2.googleapis.com/token', { dispatcher, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=nonsense' });
+    assert.equal(faulted.statusCode, 503, 'the fault applies through the proxy too');
+    await faulted.body.dump();
+  } finally {
+    fx.emu.setFaults([]);
+    await dispatcher.close();
+  }
+});
