@@ -2,10 +2,12 @@
 // emulator service (which verifies the token on every request), side by side, rounds interleaved, with h2load
 // (Debian's nghttp2-client) as the load generator: `h2load -n 20000 -c 16 -m 10`.
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { child, fmt, freePort, machine, writeSection } from './lib.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
+const BASE_DIR = process.env.BENCH_PROXY_BASE;
 
 if (spawnSync('h2load', ['--version']).status !== 0) {
   process.stdout.write('h2c bench skipped: h2load is not installed (apt-get install nghttp2-client).\n');
@@ -33,10 +35,18 @@ try {
   const proxy = child(['src/cli/entry.ts', 'proxy', '--target', target, '--h2c', '--listen', `127.0.0.1:${port}`, '--log-format', 'none'], env);
   children.push(proxy.proc);
   await proxy.firstLine;
+  // BENCH_PROXY_BASE=DIR (another checkout, e.g. a git worktree of an older commit): its proxy too, in the same rounds.
+  const basePort = await freePort();
+  if (BASE_DIR) {
+    const base = child([join(BASE_DIR, 'src/cli/entry.ts'), 'proxy', '--target', target, '--h2c', '--listen', `127.0.0.1:${basePort}`, '--log-format', 'none'], env);
+    children.push(base.proc);
+    await base.firstLine;
+  }
 
   const configs: [string, string, string[]][] = [
     ['direct h2c', `${target}/`, [`authorization: Bearer ${token}`]],
     ['idcall proxy --h2c', `http://127.0.0.1:${port}/`, []],
+    ...(BASE_DIR ? [[`idcall proxy --h2c (${BASE_DIR})`, `http://127.0.0.1:${basePort}/`, []] as [string, string, string[]]] : []),
   ];
   for (const [, url, headers] of configs) h2load(url, headers); // warm-up
   const rounds: Record<string, number[]> = {};
@@ -59,6 +69,7 @@ try {
     '|---|---|---|',
     `| direct h2c | ${fmt(direct, 0)} | 1.00× |`,
     `| idcall proxy --h2c | ${fmt(proxied, 0)} | ${fmt(proxied / direct)}× |`,
+    ...(BASE_DIR ? [`| idcall proxy --h2c at ${BASE_DIR} | ${fmt(median(rounds[`idcall proxy --h2c (${BASE_DIR})`]!), 0)} | ${fmt(median(rounds[`idcall proxy --h2c (${BASE_DIR})`]!) / direct)}× |`] : []),
     '',
     `idcall proxy --h2c: **${fmt(proxied / direct)}×** direct h2c requests per second (target ≥ 0.8×); ${failed} failed requests in all rounds.`,
   ].join('\n');
