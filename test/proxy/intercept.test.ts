@@ -22,6 +22,7 @@ import type { RunningProxy } from '../../src/proxy/server.ts';
 import { run } from '../../src/cli/main.ts';
 import { cleanEnv, emulatorFixture, idcall } from '../helpers/cli.ts';
 import { proxyFor } from '../helpers/proxy.ts';
+import { eventually } from '../helpers/raw.ts';
 
 const run$ = promisify(execFile);
 const hasCurl = spawnSync('curl', ['--version']).status === 0;
@@ -275,6 +276,38 @@ test('intercept: a request another site\'s page made through a browser using the
     raw.destroy();
   }
   assert.equal(fx.emu.requests.slice(before).filter((r) => r.path?.startsWith('/delete')).length, 0, 'the service never saw the page\'s requests');
+});
+
+test('intercept: tunnels whose client leaves before, during or just after the TLS handshake free their sockets (no CLOSE-WAIT left behind)', { timeout: 30_000 }, async () => {
+  const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+  const before = sockets();
+  const host = new URL(hello()).host;
+  const clients: import('node:net').Socket[] = [];
+  const tunnel = (kind: 'idle' | 'handshake' | 'after-handshake') =>
+    new Promise<void>((resolve) => {
+      const raw = netConnect(Number(new URL(proxy.url).port), '127.0.0.1');
+      clients.push(raw);
+      raw.on('error', () => {});
+      // Resolved once the client has sent its FIN: whether the proxy closes its side is what is measured.
+      raw.once('finish', () => resolve());
+      raw.once('close', () => resolve());
+      raw.once('connect', () => raw.write(`CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\n\r\n`));
+      raw.once('data', () => {
+        if (kind === 'idle') return void raw.end();
+        const tls = tlsConnect({ socket: raw, servername: host, ca: caPem, ALPNProtocols: ['http/1.1'] });
+        tls.on('error', () => raw.destroy());
+        if (kind === 'handshake') return void setImmediate(() => raw.end());
+        tls.once('secureConnect', () => tls.end());
+      });
+    });
+  const kinds = ['idle', 'handshake', 'after-handshake'] as const;
+  try {
+    await Promise.all(Array.from({ length: 30 }, (_, i) => tunnel(kinds[i % 3]!)));
+    // Before, each of these stayed open on the proxy's side (half-open sockets from node:http) until the process ended.
+    await eventually(() => sockets() <= before + 4, 10_000, `the proxy's sockets to close (${sockets()} open, ${before} before)`);
+  } finally {
+    for (const c of clients) c.destroy();
+  }
 });
 
 test('intercept: node:https through HTTPS_PROXY (Node\'s own proxy agent) with the CA: 200 as the caller', { timeout: 30_000 }, async () => {
