@@ -1,10 +1,12 @@
 // A bounded, seeded fuzz of the proxy over raw sockets: over 10,000 generated HTTP/1.1 requests (methods, targets,
-// header sets, framing, early closes) in reverse and forward mode, and HTTP/2 frame sequences (resets, window
-// updates, malformed headers). The process stays up, every well-formed request is answered, inflight returns to 0
+// header sets, framing, early closes) in reverse and forward mode, HTTP/2 frame sequences (resets, window
+// updates, malformed headers), and --intercept-tls tunnels (real requests over HTTP/1.1 and HTTP/2, garbage, wrong
+// SNI, half requests, closes around the handshake, silence). The process stays up, every well-formed request is answered, inflight returns to 0
 // after each batch, and no request, response or socket outlives its exchange. Set IDCALL_FUZZ_SEED to replay a run.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { connect as h2connect, constants as h2 } from 'node:http2';
 import { queryObjects, setFlagsFromString } from 'node:v8';
 import { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,11 +16,16 @@ import { issuedSecrets } from '../../src/emulator/index.ts';
 import type { RunningProxy } from '../../src/proxy/server.ts';
 import { assertNoSecrets, emulatorFixture } from '../helpers/cli.ts';
 import { allLogs, proxyFor } from '../helpers/proxy.ts';
+import { leafCache, loadOrCreateCa } from '../../src/proxy/ca-store.ts';
+import { parseConnectTo } from '../../src/core/net/routing.ts';
 import { eventually } from '../helpers/raw.ts';
 
 const SEED = Number(process.env.IDCALL_FUZZ_SEED ?? 20261201);
 let reverse: RunningProxy;
 let forward: RunningProxy;
+let intercepting: RunningProxy;
+let interceptCa: string;
+let serviceHost: string;
 let upstreamHost: string;
 let closedHost: string;
 
@@ -29,7 +36,59 @@ emulatorFixture(undefined, async (fx) => {
   const e = { HOME: fx.dir.path, GOOGLE_APPLICATION_CREDENTIALS: fx.creds.files.serviceAccount, METADATA_SERVER_DETECTION: 'none', IDCALL_IAM_URL: fx.emu.urls.iam };
   reverse = (await proxyFor(e, { mode: 'reverse', target: new URL(fx.emu.urls.services.hello!), h2c: true, upstreamTimeoutMs: 10_000 })).proxy;
   forward = (await proxyFor(e, { mode: 'forward', allowHosts: [upstreamHost], upstreamTimeoutMs: 10_000, metadataHosts: [new URL(fx.emu.urls.metadata).host] })).proxy;
+  // --intercept-tls in front of the emulator's TLS front door, for the tunnels' round.
+  const { ca } = await loadOrCreateCa({ caDir: `${fx.dir.path}/fuzz-ca`, allowHosts: ['*.run.app'], now: Date.now() });
+  interceptCa = ca.certPem;
+  serviceHost = new URL(fx.emu.serviceRunUrls.hello![0]!).host;
+  intercepting = (await proxyFor(e, { mode: 'forward', allowHosts: ['*.run.app'], upstreamTimeoutMs: 10_000, interceptTls: leafCache(ca, Date.now), routing: { connectTo: fx.emu.connectTo.map(parseConnectTo), resolve: [], ca: fx.emu.caPem } })).proxy;
 });
+
+/**
+ * One CONNECT tunnel to an intercepted host, then one of the ways a client behaves inside it: a real request over
+ * HTTP/1.1 or HTTP/2 (must be answered), or garbage, a wrong SNI, a half request, a half HTTP/2 preface, a close
+ * before, during or just after the handshake, or silence. Resolves with whether a real request was answered.
+ */
+function tunnel(port: number, r: Rand): Promise<{ wellFormed: boolean; answered: boolean }> {
+  const kind = r.pick(['h1', 'h2', 'garbage', 'bad-sni', 'half-h1', 'half-preface', 'fin-before', 'fin-during', 'fin-after', 'silent'] as const);
+  const wellFormed = kind === 'h1' || kind === 'h2';
+  return new Promise((resolve) => {
+    let answered = false;
+    const raw = netConnect(port, '127.0.0.1');
+    const finish = () => (clearTimeout(timer), raw.destroy(), resolve({ wellFormed, answered }));
+    const timer = setTimeout(finish, kind === 'silent' ? 50 + r.int(200) : 8000);
+    raw.on('error', finish);
+    raw.on('close', finish);
+    raw.once('connect', () => raw.write(`CONNECT ${serviceHost}:443 HTTP/1.1\r\nHost: ${serviceHost}:443\r\n\r\n`));
+    raw.once('data', () => {
+      if (kind === 'silent') return;
+      if (kind === 'garbage') return void raw.end(r.bytes(1 + r.int(3000)));
+      if (kind === 'fin-before') return void raw.end();
+      const tls = tlsConnect({ socket: raw, servername: kind === 'bad-sni' ? `${r.word(8)}.example` : serviceHost, ca: interceptCa, ALPNProtocols: kind === 'h2' || kind === 'half-preface' ? ['h2'] : ['http/1.1'] });
+      tls.on('error', finish);
+      tls.on('close', finish);
+      // Read whatever comes back (a 400, SETTINGS): an unread socket never ends, and never closes.
+      if (kind !== 'h1' && kind !== 'h2') tls.resume();
+      if (kind === 'fin-during') return void setImmediate(() => raw.end());
+      tls.once('secureConnect', () => {
+        if (kind === 'fin-after') return void tls.end();
+        if (kind === 'half-h1') return void tls.end(`POST /x HTTP/1.1\r\nHost: ${serviceHost}\r\nContent-Length: 100\r\n\r\n${r.word(r.int(50))}`);
+        if (kind === 'half-preface') return void tls.end('PRI * HTTP/2.0\r\n');
+        if (kind === 'h1') {
+          tls.write(`GET /tunnel/${r.word(6)} HTTP/1.1\r\nHost: ${serviceHost}\r\nConnection: close\r\n\r\n`);
+          return void tls.on('data', (d: Buffer) => /^HTTP\/1\.1 \d{3}/.test(d.toString('latin1')) && (answered = true));
+        }
+        const session = h2connect(`https://${serviceHost}`, { createConnection: () => tls });
+        session.on('error', finish);
+        const req = session.request({ ':path': `/tunnel/${r.word(6)}` });
+        req.on('error', finish);
+        req.on('response', () => (answered = true));
+        req.resume();
+        req.on('end', () => session.close());
+        session.on('close', finish);
+      });
+    });
+  });
+}
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 function prng(seed: number) {
@@ -252,6 +311,7 @@ async function h2Streams(proxyUrl: string, r: Rand, count: number): Promise<numb
 after(async () => {
   await reverse?.close();
   await forward?.close();
+  await intercepting?.close();
   assertNoSecrets(allLogs.map((l) => JSON.stringify(l)), issuedSecrets());
 });
 
@@ -293,12 +353,15 @@ test(`proxy fuzz (seed ${SEED}): 10,000+ HTTP/1.1 requests and HTTP/2 frame sequ
     assert.deepEqual(a.unanswered.map((g) => g.bytes.subarray(0, 120).toString('latin1')), [], 'every well-formed reverse-mode request was answered');
     assert.deepEqual(b.unanswered.map((g) => g.bytes.subarray(0, 120).toString('latin1')), [], 'every well-formed forward-mode request was answered');
 
+    const tunnels = await Promise.all(Array.from({ length: 120 }, () => tunnel(Number(new URL(intercepting.url).port), r)));
+    assert.deepEqual(tunnels.filter((t) => t.wellFormed && !t.answered).length, 0, 'every real request inside an intercepted tunnel was answered');
+
     const rawRuns = Array.from({ length: 60 }, () => rawH2(reversePort, r));
     const answered = await h2Streams(reverse.url, r, 150);
     await Promise.all(rawRuns);
     assert.ok(answered > 0, 'HTTP/2 streams were answered');
 
-    await eventually(() => reverse.metrics.inflight === 0 && forward.metrics.inflight === 0, 15_000, `inflight to return to 0 after round ${round} (reverse ${reverse.metrics.inflight}, forward ${forward.metrics.inflight})`);
+    await eventually(() => reverse.metrics.inflight === 0 && forward.metrics.inflight === 0 && intercepting.metrics.inflight === 0, 15_000, `inflight to return to 0 after round ${round} (reverse ${reverse.metrics.inflight}, forward ${forward.metrics.inflight})`);
     const health = await fetch(`${reverse.url}/__idcall/health`);
     assert.equal(health.status, 200, 'still up');
     // Three rounds of warm-up: the allocator's arenas grow through the first ones whatever the code does (measured:
