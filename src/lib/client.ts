@@ -1,4 +1,5 @@
 // The library: the same steps, cache and errors as the CLI, for Node services that call private services.
+import { isLoopback } from '../core/net/addresses.ts';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
 import { defaultContext, type Env } from '../core/context.ts';
 import { diagnoseCall } from '../core/diagnosis/call.ts';
@@ -118,7 +119,11 @@ export interface InjectOptions extends CredentialOptions {
   headerName?: TokenHeaderName;
 }
 
-const defaultAllow = (origin: string) => origin.startsWith('https://') || /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(origin);
+// The rule `call` and the proxy apply: tokens over https, or over plain http only to this machine.
+const defaultAllow = (origin: string) => {
+  const url = new URL(origin);
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname));
+};
 
 async function tokenForOrigin(options: InjectOptions, url: URL): Promise<string | null> {
   const origin = url.origin;

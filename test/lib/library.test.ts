@@ -101,3 +101,12 @@ test('idTokenFetch: a cloudfunctions.net URL gets a token for its function URL, 
   const auds = seen.map((h) => JSON.parse(Buffer.from(h.slice('Bearer '.length).split('.')[1]!, 'base64url').toString()).aud);
   assert.deepEqual(auds, ['https://us-central1-demo-project.cloudfunctions.net/orders', 'https://hello-123456789012.us-central1.run.app']);
 });
+
+test('idTokenFetch: plain http gets a token only on loopback, by the rule call and the proxy use (any spelling of 127.0.0.1)', async () => {
+  const port = new URL(fx.emu.urls.services.hello!).port;
+  const fetchWithToken = idTokenFetch({ env: env(), audience: () => fx.emu.urls.services.hello! });
+  // Before, only 127.x, localhost and [::1] were recognised: this spelling got no token (403).
+  const res = await fetchWithToken(`http://[::ffff:127.0.0.1]:${port}/mapped`);
+  assert.equal(res.status, 200);
+  assert.equal(((await res.json()) as { caller: string }).caller, 'caller@demo-project.iam.gserviceaccount.com');
+});
