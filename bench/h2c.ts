@@ -35,6 +35,10 @@ try {
   const proxy = child(['src/cli/entry.ts', 'proxy', '--target', target, '--h2c', '--listen', `127.0.0.1:${port}`, '--log-format', 'none'], env);
   children.push(proxy.proc);
   await proxy.firstLine;
+  const passPort = await freePort();
+  const pass = child(['bench/fixtures/h2-passthrough.ts', target, token, String(passPort)]);
+  children.push(pass.proc);
+  await pass.firstLine;
   // BENCH_PROXY_BASE=DIR (another checkout, e.g. a git worktree of an older commit): its proxy too, in the same rounds.
   const basePort = await freePort();
   if (BASE_DIR) {
@@ -45,6 +49,7 @@ try {
 
   const configs: [string, string, string[]][] = [
     ['direct h2c', `${target}/`, [`authorization: Bearer ${token}`]],
+    ['bare node:http2 pass-through', `http://127.0.0.1:${passPort}/`, []],
     ['idcall proxy --h2c', `http://127.0.0.1:${port}/`, []],
     ...(BASE_DIR ? [[`idcall proxy --h2c (${BASE_DIR})`, `http://127.0.0.1:${basePort}/`, []] as [string, string, string[]]] : []),
   ];
@@ -68,10 +73,11 @@ try {
     '| configuration | req/s | vs direct |',
     '|---|---|---|',
     `| direct h2c | ${fmt(direct, 0)} | 1.00× |`,
+    `| bare node:http2 pass-through | ${fmt(median(rounds['bare node:http2 pass-through']!), 0)} | ${fmt(median(rounds['bare node:http2 pass-through']!) / direct)}× |`,
     `| idcall proxy --h2c | ${fmt(proxied, 0)} | ${fmt(proxied / direct)}× |`,
     ...(BASE_DIR ? [`| idcall proxy --h2c at ${BASE_DIR} | ${fmt(median(rounds[`idcall proxy --h2c (${BASE_DIR})`]!), 0)} | ${fmt(median(rounds[`idcall proxy --h2c (${BASE_DIR})`]!) / direct)}× |`] : []),
     '',
-    `idcall proxy --h2c: **${fmt(proxied / direct)}×** direct h2c requests per second (target ≥ 0.8×); ${failed} failed requests in all rounds.`,
+    `idcall proxy --h2c: **${fmt(proxied / direct)}×** direct h2c requests per second (target ≥ 0.8×), **${fmt(proxied / median(rounds['bare node:http2 pass-through']!))}×** the bare node:http2 pass-through; ${failed} failed requests in all rounds.`,
   ].join('\n');
   process.stdout.write(`\n${md}\n`);
   await writeSection('h2c', md);
