@@ -39,7 +39,7 @@ export function proxyBuilder<T>(y: Argv<T>) {
     .example('$0 proxy --target https://hello-abc123-uc.a.run.app', 'Local port 8080 forwards to a private service')
     .example('$0 proxy --target https://grpc-abc123-uc.a.run.app --h2c & grpcurl -plaintext 127.0.0.1:8080 list', 'gRPC to a private service')
     .example("HTTP_PROXY=http://127.0.0.1:8000 … & $0 proxy --forward --allow-host '*.run.app'", 'Sidecar for unchanged clients')
-    .example("$0 proxy --forward --intercept-tls & HTTPS_PROXY=http://127.0.0.1:8000 NODE_EXTRA_CA_CERTS=$($0 proxy ca-cert > ca.pem; echo ca.pem) node app.js", 'Sidecar for unchanged HTTPS clients');
+    .example("$0 proxy --forward --intercept-tls & HTTPS_PROXY=http://127.0.0.1:8000 NODE_USE_ENV_PROXY=1 NODE_EXTRA_CA_CERTS=$($0 proxy ca-cert > ca.pem; echo ca.pem) node app.js", 'Sidecar for unchanged HTTPS clients');
 }
 
 export async function proxyCommand(argv: Record<string, unknown>, io: IO, until: Promise<unknown>): Promise<number> {
