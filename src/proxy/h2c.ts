@@ -27,6 +27,7 @@ import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { shareWithH2c } from '../core/net/h2c-listener.ts';
 import { route, type Routing } from '../core/net/routing.ts';
 import { forbiddenError, type DestinationGuard } from './guards.ts';
+import { tunnelThrough } from './connect-tunnel.ts';
 
 export interface H2cOptions {
   target: URL;
@@ -44,6 +45,8 @@ export interface H2cOptions {
   routing?: Routing;
   /** Forward mode (--intercept-tls): the upstream must not be the metadata server, by name or by the address reached. */
   guard?: DestinationGuard;
+  /** The corporate proxy (HTTPS_PROXY / HTTP_PROXY) the upstream is reached through, if any. */
+  upstreamProxy?: string;
   onExchange: (entry: { method: string; path: string; status: number; upstreamMs: number | null; token: CacheResult | 'client' | 'none'; error?: string }) => void;
 }
 
@@ -117,6 +120,11 @@ export function createH2Relay(options: H2cOptions): H2Relay {
     const session = http2Connect(options.target.origin, {
       settings: { initialWindowSize: STREAM_WINDOW },
       createConnection: () => {
+        // Through a corporate proxy: the tunnel is to the target's own name, which the proxy resolves.
+        if (options.upstreamProxy) {
+          const tunnel = tunnelThrough(new URL(options.upstreamProxy), host, port, Math.min(options.upstreamTimeoutMs, 30_000), options.tls);
+          return protocol === 'https:' ? tlsConnect({ ...options.tls, socket: tunnel, servername: isIP(host) ? undefined : host, ALPNProtocols: ['h2'] } as ConnectionOptions) : tunnel;
+        }
         // Refused before connecting, by name or address: node:http2 takes the socket over the moment TCP connects.
         const lookup = options.guard ? { lookup: options.guard.lookupFor(connectPort) } : {};
         return protocol === 'https:'

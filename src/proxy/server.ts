@@ -285,6 +285,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         // The same reach as HTTP/1.1 upstreams: --connect-to / --resolve, and --cacert or NODE_EXTRA_CA_CERTS.
         ...(options.connect || ca ? { tls: { ...(options.connect as ConnectionOptions | undefined), ...(ca ? { ca } : {}) } } : {}),
         ...(options.routing ? { routing: options.routing } : {}),
+        ...(options.upstreamProxy?.(options.target!) ? { upstreamProxy: options.upstreamProxy(options.target!)! } : {}),
         onExchange: (e) => {
           metrics.record(e.status, e.token, e.upstreamMs);
           if (options.onLog) log({ time: new Date().toISOString(), host: options.target!.host, ...e });
@@ -323,6 +324,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         guard: guard!,
         ...(ca ? { tls: { ca } } : {}),
         ...(options.routing ? { routing: options.routing } : {}),
+        ...(options.upstreamProxy?.(origin) ? { upstreamProxy: options.upstreamProxy(origin)! } : {}),
         onExchange: (e) => {
           metrics.record(e.status, e.token, e.upstreamMs);
           if (options.onLog) log({ time: new Date().toISOString(), host: origin.host, ...e });

@@ -49,3 +49,78 @@ test('a proxy variable naming the sidecar itself is ignored, not looped through'
     await side.stop();
   }
 });
+
+/** A corporate proxy that only tunnels (CONNECT), mapping made-up host:port pairs to local ones, as HTTP/2 needs. */
+async function connectProxy(map: () => Record<string, string>, refuse = false) {
+  const { createServer } = await import('node:http');
+  const { connect } = await import('node:net');
+  const seen: string[] = [];
+  const server = createServer((_req, res) => res.writeHead(405).end());
+  server.on('connect', (req, socket: import('node:net').Socket, head: Buffer) => {
+    seen.push(`CONNECT ${req.url} ${req.headers['proxy-authorization'] ?? '-'}`);
+    socket.on('error', () => {});
+    const to = map()[req.url!];
+    if (refuse || !to) return void socket.end(`HTTP/1.1 ${refuse ? '403 Forbidden' : '502 Bad Gateway'}\r\n\r\n`);
+    const up = connect(Number(to.split(':')[1]), to.split(':')[0], () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length) up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('close', () => up.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, seen, close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) };
+}
+
+/** One HTTP/2 GET through the sidecar's h2c port: status and body. */
+async function h2get(url: string, path: string) {
+  const { connect } = await import('node:http2');
+  const session = connect(url);
+  session.on('error', () => {});
+  try {
+    const req = session.request({ ':path': path });
+    let status = 0;
+    let body = '';
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.setEncoding('utf8').on('data', (c: string) => (body += c));
+    await new Promise<void>((resolve, reject) => (req.on('end', resolve), req.on('error', reject)));
+    return { status, body };
+  } finally {
+    session.close();
+  }
+}
+
+test('--h2c through HTTPS_PROXY: HTTP/2 upstreams go through the corporate proxy\'s CONNECT tunnel (with its credentials), TLS to the real name inside; a refusing proxy is a 502 that names it', async () => {
+  const run = new URL(fx.emu.serviceRunUrls.hello![0]!);
+  const frontDoor = fx.emu.connectTo.find((c) => c.startsWith(`${run.hostname}:443:`))!.split(':').slice(2).join(':');
+  const tunnels = await connectProxy(() => ({ [`${run.hostname}:443`]: frontDoor }));
+  const refusing = await connectProxy(() => ({}), true);
+  try {
+    const proxyUrl = tunnels.url.replace('http://', 'http://ops:s3cret@');
+    const side = await sidecar(['--target', run.origin, '--h2c', '--listen', '127.0.0.1:0'], env({ HTTPS_PROXY: proxyUrl, IDCALL_CACERT: fx.creds.files.ca! }));
+    try {
+      // Before, HTTP/2 upstreams ignored HTTPS_PROXY and resolved the name themselves: 502 "host name not found".
+      const res = await h2get(side.url, '/through-corporate');
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body).caller, 'caller@demo-project.iam.gserviceaccount.com');
+      assert.ok(tunnels.seen.some((s) => s === `CONNECT ${run.hostname}:443 Basic ${Buffer.from('ops:s3cret').toString('base64')}`), tunnels.seen.join(', '));
+      assert.ok(!side.printed().includes('s3cret'), 'the proxy\'s password is never printed');
+    } finally {
+      assert.equal(await side.stop(), 0);
+    }
+    const denied = await sidecar(['--target', run.origin, '--h2c', '--listen', '127.0.0.1:0'], env({ HTTPS_PROXY: refusing.url, IDCALL_CACERT: fx.creds.files.ca! }));
+    try {
+      const res = await h2get(denied.url, '/refused');
+      assert.equal(res.status, 502, res.body);
+      assert.match(JSON.parse(res.body).error.message, /: the proxy refused the tunnel \(403 Forbidden\)$/);
+      assert.ok(!denied.printed().includes('s3cret'));
+    } finally {
+      assert.equal(await denied.stop(), 0);
+    }
+  } finally {
+    await tunnels.close();
+    await refusing.close();
+  }
+});

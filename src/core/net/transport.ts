@@ -146,7 +146,9 @@ export function describeNetworkError(err: unknown, timeoutMs?: number): string {
   if (e?.name === 'AbortError') return 'aborted: the overall time limit was reached';
   const code = e?.cause?.code ?? e?.code;
   // Node's message names the proxy without its credentials and ends with the proxy's status line.
-  if (code === 'ERR_PROXY_TUNNEL') return `the proxy refused the tunnel (${/: ([^:]+)$/.exec(e?.message ?? '')?.[1] ?? 'no reason given'})`;
+  // The message of whichever error carries the code: node:http2 wraps ours as the cause of a cancelled stream.
+  const own = e?.cause?.code === code ? e.cause?.message : e?.message;
+  if (code === 'ERR_PROXY_TUNNEL') return `the proxy refused the tunnel (${/: ([^:]+)$/.exec(own ?? '')?.[1]?.trim() ?? 'no reason given'})`;
   if (code === 'ERR_PROXY_UNSUPPORTED') return e?.message ?? code;
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
