@@ -3,7 +3,7 @@ import Table from 'cli-table3';
 import type { CallReport, Step, Verdict } from '../core/report.ts';
 import { redact } from '../core/redact.ts';
 import { breakLongWords, fitColumns, markDetail, paint, statusMark, type Style } from './style.ts';
-import { bodyText, escapeControls } from './terminal-safe.ts';
+import { bodyText, escapeControls, escapeLine } from './terminal-safe.ts';
 
 /** A row of a step table: a call or token step, or a doctor check (which adds the fix for what it found). */
 export interface Row {
@@ -32,7 +32,7 @@ export function renderRows(rows: Row[], style: Style, options: RowsOptions): str
   const detailsOf = (r: Row) => (options.verbose ? r.details : r.details.filter((d) => /^\[(warn|fail)\] /.test(d) && d.slice(d.indexOf(' ') + 1) !== r.summary));
   if (!style.symbols) {
     return rows
-      .map((r) => [`${statusMark(style, r.status)} ${r.id} ${r.durationMs}ms ${escapeControls(r.summary)}`, ...detailsOf(r).map((d) => `    ${escapeControls(d)}`), ...(r.fix ? [`    Fix: ${escapeControls(r.fix)}`] : [])].join('\n'))
+      .map((r) => [`${statusMark(style, r.status)} ${r.id} ${r.durationMs}ms ${escapeLine(r.summary)}`, ...detailsOf(r).map((d) => `    ${escapeLine(d)}`), ...(r.fix ? [`    Fix: ${escapeLine(r.fix)}`] : [])].join('\n'))
       .join('\n');
   }
   const idWidth = Math.min(36, Math.max(8, ...rows.map((r) => r.id.length))) + 2;
@@ -45,7 +45,7 @@ export function renderRows(rows: Row[], style: Style, options: RowsOptions): str
     colWidths: widths,
   });
   for (const r of rows) {
-    const result = [escapeControls(r.summary), ...detailsOf(r).map((d) => paint(style, 'dim', markDetail(style, escapeControls(d)))), ...(r.fix ? [`${paint(style, 'bold', 'Fix:')} ${escapeControls(r.fix)}`] : [])].join('\n');
+    const result = [escapeLine(r.summary), ...detailsOf(r).map((d) => paint(style, 'dim', markDetail(style, escapeLine(d)))), ...(r.fix ? [`${paint(style, 'bold', 'Fix:')} ${escapeLine(r.fix)}`] : [])].join('\n');
     const time = r.status === 'skipped' || (options.blankZeroTimes && !r.durationMs) ? '' : `${r.durationMs} ms`;
     // Long emails and paths are split across lines rather than cut with "…" (2: the cell's padding).
     table.push([statusMark(style, r.status), breakLongWords(r.id, widths[1] - 2), time, breakLongWords(result, widths[3] - 2)]);
@@ -59,12 +59,12 @@ export function renderSteps(steps: Step[], style: Style, verbose = true): string
 
 export function renderVerdict(verdict: Verdict, style: Style): string {
   const good = verdict.code === 'OK';
-  const head = `${good ? statusMark(style, 'ok') : statusMark(style, 'fail')} ${paint(style, 'bold', verdict.code)}  ${escapeControls(verdict.summary)}`;
-  return verdict.fix ? `${head}\n  ${paint(style, 'bold', 'Fix:')} ${escapeControls(verdict.fix)}` : head;
+  const head = `${good ? statusMark(style, 'ok') : statusMark(style, 'fail')} ${paint(style, 'bold', verdict.code)}  ${escapeLine(verdict.summary)}`;
+  return verdict.fix ? `${head}\n  ${paint(style, 'bold', 'Fix:')} ${escapeLine(verdict.fix)}` : head;
 }
 
 export function renderCallReport(report: CallReport, style: Style, body: { excerpt: Buffer | null; note?: string }, verbose = false): string {
-  const lines = [`idcall call ${escapeControls(report.url)}${report.audience ? `  (audience ${escapeControls(report.audience)})` : ''}`, renderSteps(report.steps, style, verbose), '', renderVerdict(report.verdict, style)];
+  const lines = [`idcall call ${escapeLine(report.url)}${report.audience ? `  (audience ${escapeLine(report.audience)})` : ''}`, renderSteps(report.steps, style, verbose), '', renderVerdict(report.verdict, style)];
   if (report.response && body.excerpt !== null) {
     const shown = body.excerpt.length;
     // The bytes say whether it is text; what is shown is the core's excerpt, redacted before it was cut.

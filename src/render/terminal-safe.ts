@@ -12,6 +12,15 @@ export function escapeControls(text: string): string {
   });
 }
 
+// One-line values (a claim, a summary, a fix) may not start a line of their own either: a token whose aud ends in
+// "\n[ok] OK" would print a verdict idcall never gave.
+const LINE_BREAKS = /[\n\r\u2028\u2029]/g;
+
+/** escapeControls, and newlines too: for values that must stay on their one line. */
+export function escapeLine(text: string): string {
+  return escapeControls(text).replace(LINE_BREAKS, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
 /** A body excerpt as terminal-safe text, or null when it is binary (a NUL byte, or not UTF-8). */
 export function bodyText(bytes: Buffer): string | null {
   if (bytes.includes(0)) return null;

@@ -138,3 +138,13 @@ for (const [name, claims, text] of malformed) {
     }
   });
 }
+
+test('inspect: a token\'s claims cannot forge output lines or reach the terminal as control sequences', async () => {
+  const hostile = forged({ iss: 'https://accounts.google.com\u001b]0;pwned\u0007', aud: 'https://svc.example\n[ok] OK  Fit for everything.', exp: 4_000_000_000, email: 'a\u001b[2J@b\r[ok]', sub: '\u202egnp.exe' });
+  for (const args of [[], ['--audience', 'https://svc.example']]) {
+    const { stdout } = await idcall(['inspect', hostile, ...args], env());
+    assert.doesNotMatch(stdout, /[\u001b\u0007\r\u202e]/, 'no raw control character');
+    assert.ok(!stdout.split('\n').some((line) => /^\[ok\] OK/.test(line) || /^✔ OK/.test(line)), `no line of the token's making:\n${stdout}`);
+    assert.match(stdout, /aud {6}https:\/\/svc\.example\\n\[ok\] OK {2}Fit for everything\./);
+  }
+});
