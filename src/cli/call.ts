@@ -110,7 +110,8 @@ async function callOptions(argv: Record<string, unknown>, io: IO): Promise<Diagn
   for (const raw of (argv.header as string[] | undefined) ?? []) {
     const match = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s?(.*)$/s.exec(raw);
     if (!match) throw usageError(`-H ${JSON.stringify(raw)} is not a header: expected 'Name: value'.`, "Pass headers as -H 'Name: value'.");
-    if (/[\r\n\0]/.test(match[2]!)) throw usageError(`-H ${match[1]}: the value contains a line break or NUL.`, 'Remove control characters from the header value.');
+    // RFC 9110 §5.5: a field value is visible characters, spaces and tabs; HTTP clients refuse anything else at send time.
+    if (/[\0-\x08\x0a-\x1f\x7f]/.test(match[2]!)) throw usageError(`-H ${match[1]}: the value contains a control character (a line break, NUL or escape).`, 'Remove control characters from the header value.');
     headers.push([match[1]!, match[2]!]);
   }
   let data: Buffer | undefined;
