@@ -96,7 +96,7 @@ export async function startEmulator(scenarioInput?: Partial<Scenario> | Scenario
     }
     // Constrained to the names it emulates: even a client that trusts it trusts it for nothing else. The key stays in
     // memory; only the certificate is written (ca.pem).
-    const ca = createCertificateAuthority({ now: (options.clock ?? Date.now)(), commonName: `idcall emulator CA (${scenario.project.id})`, permittedDns: [...new Set(['googleapis.com', 'google.com', ...identities.flatMap((i) => i.runUrls.map((u) => new URL(u).hostname.split('.').slice(-2).join('.')))])] });
+    const ca = createCertificateAuthority({ now: (options.clock ?? Date.now)(), commonName: `idcall emulator CA (${scenario.project.id})`, permittedDns: [...new Set(['googleapis.com', 'google.com', ...identities.flatMap((i) => i.runUrls.map((u) => new URL(u).hostname.split('.').slice(-2).join('.')))])], permittedIps: ['127.0.0.1/32'] });
     const frontDoor = await startFrontDoor(state, identities, ca);
     servers.push(frontDoor.server);
     // Google's real host names for unmodified clients: HTTPS_PROXY points here (google-env.sh).

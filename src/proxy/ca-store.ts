@@ -8,6 +8,8 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { createCertificateAuthority, loadCertificateAuthority, type CertificateAuthority } from '../core/net/certificates.ts';
 import { IdcallError, usageError } from '../core/errors.ts';
 import { isDirectory, isRegularFile } from '../core/files.ts';
+import { isIP } from 'node:net';
+import { parseHostPort } from './guards.ts';
 
 /** Where a generated CA lives by default: the user's config directory. */
 export function defaultCaDir(env: Record<string, string | undefined>): string {
@@ -16,7 +18,8 @@ export function defaultCaDir(env: Record<string, string | undefined>): string {
 
 /** `*.run.app`, `run.app:443`, `api.example.com` → the DNS names the CA may sign for. */
 export function constraintsFor(allowHosts: string[]): string[] {
-  return [...new Set(allowHosts.map((h) => h.replace(/:\d+$/, '').replace(/^\*\./, '').toLowerCase()).filter(Boolean))].sort();
+  // Interception picks the leaf by SNI, which never names an IP address: IP entries need no room in the CA.
+  return [...new Set(allowHosts.map((h) => parseHostPort(h)?.hostname ?? h.replace(/:\d+$/, '').toLowerCase()).map((h) => h.replace(/^\*\./, '')).filter((h) => h && !isIP(h)))].sort();
 }
 
 export interface CaSource {
@@ -39,10 +42,16 @@ export async function loadOrCreateCa(source: CaSource): Promise<{ ca: Certificat
   const keyPath = join(dir, 'ca-key.pem');
   const constraintsPath = join(dir, 'constraints.json');
   const wanted = constraintsFor(source.allowHosts);
+  // A CA for `*`, or for nothing, could not be constrained: its key would sign for every site.
+  if (wanted.includes('*') || wanted.length === 0) {
+    throw usageError(`--intercept-tls needs --allow-host domains to decrypt (${source.allowHosts.length ? source.allowHosts.join(', ') : 'none given'}): the CA is constrained to them, and '*' or no domain would let it sign for every site.`, "Name the domains, e.g. --allow-host '*.run.app' --allow-host '*.cloudfunctions.net'.");
+  }
   if ((await isRegularFile(certPath)) && (await isRegularFile(keyPath))) {
-    const existing = JSON.parse(await readFile(constraintsPath, 'utf8').catch(() => '[]')) as string[];
-    // Reused while it covers every allowlisted domain; a CA that does not would make clients reject the leaves.
-    if (wanted.every((d) => existing.includes(d))) return { ca: loadCertificateAuthority(await readFile(certPath, 'utf8'), await readFile(keyPath, 'utf8')), origin: certPath, generated: false };
+    const recorded = JSON.parse(await readFile(constraintsPath, 'utf8').catch(() => '{}')) as { domains?: string[]; ipsExcluded?: boolean } | string[];
+    // Reused while it covers every allowlisted domain (a CA that does not would make clients reject the leaves) and
+    // excludes IP addresses (CAs generated before that, recorded as a bare list, could sign for any IP: replaced).
+    const existing = Array.isArray(recorded) || !recorded.ipsExcluded ? null : (recorded.domains ?? []);
+    if (existing && wanted.every((d) => existing.includes(d))) return { ca: loadCertificateAuthority(await readFile(certPath, 'utf8'), await readFile(keyPath, 'utf8')), origin: certPath, generated: false };
   }
   const ca = createCertificateAuthority({ commonName: `idcall proxy CA (${wanted.join(', ') || 'no hosts'})`, permittedDns: wanted, now: source.now });
   try {
@@ -52,7 +61,7 @@ export async function loadOrCreateCa(source: CaSource): Promise<{ ca: Certificat
     await writeFile(keyPath, ca.keyPem, { mode: 0o600 });
     await chmod(keyPath, 0o600);
     await writeFile(certPath, ca.certPem, { mode: 0o644 });
-    await writeFile(constraintsPath, JSON.stringify(wanted) + '\n', { mode: 0o644 });
+    await writeFile(constraintsPath, JSON.stringify({ domains: wanted, ipsExcluded: true }) + '\n', { mode: 0o644 });
   } catch (err) {
     if (err instanceof IdcallError) throw err;
     throw new IdcallError('USAGE_ERROR', `--ca-dir ${dir}: the CA cannot be written there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, 'Point --ca-dir at a directory you can write to, or pass --ca-cert and --ca-key.', { cause: err });

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
 import { createCertificateAuthority, loadCertificateAuthority } from '../../src/core/net/certificates.ts';
 import { parseConnectTo } from '../../src/core/net/routing.ts';
-import { leafCache, loadOrCreateCa } from '../../src/proxy/ca-store.ts';
+import { constraintsFor, leafCache, loadOrCreateCa } from '../../src/proxy/ca-store.ts';
 import type { RunningProxy } from '../../src/proxy/server.ts';
 import { run } from '../../src/cli/main.ts';
 import { cleanEnv, emulatorFixture, idcall } from '../helpers/cli.ts';
@@ -174,6 +174,44 @@ test('intercept: the CLI: --intercept-tls needs --forward (exit 2); proxy ca-cer
   assert.match(out, /^-----BEGIN CERTIFICATE-----/);
   assert.doesNotMatch(out, /PRIVATE KEY/);
   assert.equal(out, await readFile(join(dir, 'ca.pem'), 'utf8'));
+  // A CA for every site is never made: '*' cannot be name-constrained.
+  for (const hosts of [['*'], ['*', '*.run.app']]) {
+    const star = await idcall(['proxy', '--forward', '--intercept-tls', ...hosts.flatMap((h) => ['--allow-host', h]), '--ca-dir', join(dir, 'star'), '--listen', '127.0.0.1:0'], cleanEnv(fx.dir.path));
+    assert.equal(star.code, 2, star.stderr);
+    assert.match(star.stderr, /USAGE_ERROR[\s\S]*--intercept-tls needs --allow-host domains/);
+  }
+});
+
+/** Whether a client trusting only `ca` refuses a leaf it issued for the IP address `ip` (served on 127.0.0.1). */
+async function handshakeFails(ca: import('../../src/core/net/certificates.ts').CertificateAuthority, ip: string): Promise<boolean> {
+  const leaf = ca.issue([ip], { now: Date.now() });
+  const { createServer: createTls } = await import('node:tls');
+  const server = createTls({ cert: leaf.certPem, key: leaf.keyPem });
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    return await new Promise<boolean>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, ca: ca.certPem, checkServerIdentity: () => undefined }, () => (resolve(!socket.authorized), socket.destroy()));
+      socket.on('error', () => resolve(true));
+    });
+  } finally {
+    server.close();
+  }
+}
+
+test('intercept: a generated CA excludes IP addresses, and one generated before that (constraints recorded as a bare list) is replaced', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'idcall-ca-'));
+  const { writeFile } = await import('node:fs/promises');
+  const first = await loadOrCreateCa({ caDir: dir, allowHosts: ['*.run.app', '10.0.0.5:443'], now: Date.now() });
+  assert.equal(first.generated, true);
+  assert.deepEqual(constraintsFor(['*.run.app', '10.0.0.5:443', 'API.example.com:8443']), ['api.example.com', 'run.app'], 'an IP allowlist entry is no DNS constraint (SNI never names one)');
+  // IP addresses are excluded outright (certificates.test.ts proves a client refuses such a leaf).
+  assert.equal((await handshakeFails(first.ca, '10.0.0.5')), true);
+  await writeFile(join(dir, 'constraints.json'), '["run.app"]\n');
+  const again = await loadOrCreateCa({ caDir: dir, allowHosts: ['*.run.app'], now: Date.now() });
+  assert.equal(again.generated, true, 'the old-format CA is replaced');
+  const reused = await loadOrCreateCa({ caDir: dir, allowHosts: ['*.run.app'], now: Date.now() });
+  assert.equal(reused.generated, false, 'a current one is reused');
 });
 
 test('intercept: gRPC over TLS through the sidecar: HTTP/2 by ALPN, the token added, trailers back', { timeout: 30_000 }, async () => {

@@ -22,6 +22,11 @@ export interface CaOptions {
   commonName: string;
   /** X.509 name constraints: the CA can sign only for these DNS domains and their subdomains. */
   permittedDns?: string[];
+  /**
+   * With permittedDns, the IP addresses (CIDR, `127.0.0.1/32`) it may also sign for; every other address is excluded.
+   * DNS constraints alone leave IP addresses unconstrained (RFC 5280 §4.2.1.10): the key could sign for any IP.
+   */
+  permittedIps?: string[];
   lifetimeMs?: number;
   /** The wall clock (ms): certificates are valid from a minute before it. */
   now: number;
@@ -75,8 +80,12 @@ export function createCertificateAuthority(options: CaOptions): CertificateAutho
   ];
   if (options.permittedDns?.length) {
     // `*.run.app` and `run.app` both constrain to run.app and every name under it (RFC 5280 §4.2.1.10).
-    const subtrees = options.permittedDns.map((d) => new x509.GeneralSubtree({ base: new x509.GeneralName({ dNSName: d.replace(/^\*\./, '') }) }));
-    extensions.push(extension(x509.id_ce_nameConstraints, true, new x509.NameConstraints({ permittedSubtrees: new x509.GeneralSubtrees(subtrees) })));
+    const subtree = (base: x509.GeneralName) => new x509.GeneralSubtree({ base });
+    const dns = options.permittedDns.map((d) => subtree(new x509.GeneralName({ dNSName: d.replace(/^\*\./, '') })));
+    const ips = (options.permittedIps ?? []).map((cidr) => subtree(new x509.GeneralName({ iPAddress: cidr })));
+    // A permitted IPv4 range leaves IPv6 unmatched (and so refused); with none, both families are excluded outright.
+    const excluded = ips.length ? [] : ['0.0.0.0/0', '::/0'].map((cidr) => subtree(new x509.GeneralName({ iPAddress: cidr })));
+    extensions.push(extension(x509.id_ce_nameConstraints, true, new x509.NameConstraints({ permittedSubtrees: new x509.GeneralSubtrees([...dns, ...ips]), ...(excluded.length ? { excludedSubtrees: new x509.GeneralSubtrees(excluded) } : {}) })));
   }
   const tbs = new x509.TBSCertificate({
     version: x509.Version.v3,

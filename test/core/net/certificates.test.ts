@@ -64,3 +64,15 @@ test('certificates: every one is valid DER (a random serial with a zero first by
     assert.doesNotThrow(() => createSecureContext({ cert: leaf.certPem, key: leaf.keyPem, ca: ca.certPem }), `certificate ${i}`);
   }
 });
+
+test('certificates: a name-constrained CA cannot sign for IP addresses, except those it names (DNS constraints alone leave IPs open)', async () => {
+  const dnsOnly = createCertificateAuthority({ commonName: 'dns only', permittedDns: ['run.app'], now: Date.now() });
+  for (const ip of ['8.8.8.8', '127.0.0.1', '::1']) {
+    const result = await handshake(dnsOnly.issue([ip], { now: Date.now() }), dnsOnly.certPem, '127.0.0.1');
+    assert.equal(result.authorized, false, `a leaf for ${ip}`);
+    assert.match(String(result.error), /subtree violation|NAME_CONSTRAINTS/i, String(result.error));
+  }
+  const withLoopback = createCertificateAuthority({ commonName: 'emulator-like', permittedDns: ['run.app'], permittedIps: ['127.0.0.1/32'], now: Date.now() });
+  assert.deepEqual(await handshake(withLoopback.issue(['a.run.app', '127.0.0.1'], { now: Date.now() }), withLoopback.certPem, 'a.run.app'), { authorized: true });
+  assert.equal((await handshake(withLoopback.issue(['10.0.0.1'], { now: Date.now() }), withLoopback.certPem, '127.0.0.1')).authorized, false, 'another address');
+});
