@@ -31,7 +31,7 @@ export async function commandsDoc(): Promise<string> {
     '| status | meaning |',
     '|---|---|',
     '| 0 | success (for `call`, the target answered 2xx) |',
-    '| 1 | the target answered another non-2xx status |',
+    '| 1 | the target answered another non-2xx status, or a 2xx body could not be written where `-o` sends it |',
     '| 2 | usage error: a flag, argument or environment value is wrong |',
     '| 3 | credentials could not be found, loaded or turned into a token |',
     '| 4 | the target rejected the token (401 or 403); for `inspect`, a target would |',

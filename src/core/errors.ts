@@ -29,6 +29,7 @@ export const CAUSE_CODES = [
   'EMAIL_CLAIM_MISSING',
   'ISSUER_NOT_ACCEPTED',
   'SCOPE_INSUFFICIENT',
+  'OUTPUT_ERROR',
   'INTERNAL_ERROR',
 ] as const;
 
@@ -93,6 +94,7 @@ export function exitCodeFor(code: CauseCode, side?: 'credential' | 'target'): nu
       return 5;
     case 'NOT_FOUND':
     case 'TARGET_ERROR':
+    case 'OUTPUT_ERROR':
     case 'INTERNAL_ERROR':
       return 1;
   }

@@ -144,3 +144,14 @@ test('-o streams the body to the file as it arrives (a 24 MB body, byte for byte
     await up.close();
   }
 });
+
+test('a 2xx whose body -o cannot write (a full device) is OUTPUT_ERROR, exit 1, not OK with "written to"', { skip: process.platform === 'linux' ? false : '/dev/full is Linux-only' }, async () => {
+  const result = await idcall(['call', `${fx.emu.urls.services.hello}/full`, '-o', '/dev/full'], env());
+  assert.equal(result.code, 1, result.stdout + result.stderr);
+  assert.match(result.stdout, /could NOT all be written to \/dev\/full \(ENOSPC\)/);
+  assert.match(result.stdout, /OUTPUT_ERROR .*answered 200, but the response body could not all be written \(ENOSPC\)/);
+  const machine = JSON.parse((await idcall(['call', `${fx.emu.urls.services.hello}/full`, '-o', '/dev/full', '--json'], env())).stdout);
+  assert.equal(machine.verdict.code, 'OUTPUT_ERROR');
+  assert.equal(machine.exitCode, 1);
+  assert.equal(machine.response.status, 200, 'the report still says what the target answered');
+});

@@ -120,6 +120,8 @@ export async function diagnoseCall(ctx: Context, options: DiagnoseOptions): Prom
     ...(result.redirect ? { redirect: result.redirect } : {}),
     timings: result.timings,
   };
-  const outcome = finish(verdict, minted.token, result.body);
+  // A 2xx whose body the user asked to keep but could not be written is not a success a script may trust.
+  const kept = result.sinkError && verdict.code === 'OK' ? { code: 'OUTPUT_ERROR' as const, summary: `${host} answered ${result.status}, but the response body could not all be written (${result.sinkError}).`, fix: 'The call itself worked: free space where -o writes, or pick another destination (-o FILE, or -o - for stdout), and call again.' } : verdict;
+  const outcome = finish(kept, minted.token, result.body);
   return result.sinkError ? { ...outcome, sinkError: result.sinkError } : outcome;
 }

@@ -129,7 +129,8 @@ export async function callTarget(options: CallOptions): Promise<CallResult> {
         collectYoung();
       }
     }
-    if (sink?.close && !sinkError) await new Promise<void>((resolve) => sink.stream.end(() => resolve()));
+    // A file's write can fail only at its end (a full disk, /dev/full): the end callback is where that shows.
+    if (sink?.close && !sinkError) await new Promise<void>((resolve) => sink.stream.end((err?: NodeJS.ErrnoException | null) => ((sinkError ??= err ? (err.code ?? err.message) : undefined), resolve())));
     const picked: Record<string, string> = {};
     for (const name of KEY_HEADERS) {
       const value = res.headers[name];
