@@ -1,5 +1,5 @@
 // Process entry: `--version` and `--help` are answered from text prepared at build time, before anything heavy loads.
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { packagePath } from './paths.ts';
 
@@ -13,8 +13,20 @@ export async function main(args = process.argv.slice(2)): Promise<void> {
   if (nodeTooOld()) process.stderr.write(`idcall: warning: Node.js ${process.versions.node} is older than the supported ${MIN_NODE_MAJOR}: \`idcall call\` and \`idcall proxy\` need Node.js ${MIN_NODE_MAJOR} or newer (token, doctor and inspect still run).\n`);
   // A reader that went away (`idcall call … | head -c 10`) ends the command quietly, as a Unix tool killed by SIGPIPE.
   for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(141) : undefined));
+    stream.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(141) : (outputFailed ??= err.code ?? err.message)));
   }
+  // Output that could not be written (a full disk behind `> file`) is not a success a script may trust: `idcall token
+  // > token.txt` would leave an empty file and exit 0. Checked at exit, when every write has settled.
+  let outputFailed: string | undefined;
+  process.once('exit', (code) => {
+    if (outputFailed === undefined || code !== 0) return;
+    try {
+      writeSync(2, `idcall: the output could not be written (${outputFailed}).\n`);
+    } catch {
+      // stderr is gone too: the status says it
+    }
+    process.exitCode = 1;
+  });
   const stop = new Promise((resolve) => {
     // proxy and emulator shut down gracefully on the first signal (and at once on a second); every other command
     // stops at once, 130 for Ctrl-C and 143 for SIGTERM, with its report never half-written (it is one write).

@@ -155,3 +155,18 @@ test('a 2xx whose body -o cannot write (a full device) is OUTPUT_ERROR, exit 1, 
   assert.equal(machine.exitCode, 1);
   assert.equal(machine.response.status, 200, 'the report still says what the target answered');
 });
+
+test('stdout that cannot be written (idcall token > /dev/full) ends in exit 1 with one line on stderr, not exit 0 and an empty file', { skip: process.platform === 'linux' ? false : '/dev/full is Linux-only', timeout: 30_000 }, async () => {
+  const { openSync, closeSync } = await import('node:fs');
+  const full = openSync('/dev/full', 'w');
+  try {
+    const child = spawn(process.execPath, ['src/cli/entry.ts', 'token', '--audience', 'https://svc.example'], { env: { ...env(), IDCALL_TOKEN_URL: fx.emu.urls.token }, stdio: ['ignore', full, 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (c) => (stderr += c));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /idcall: the output could not be written \(ENOSPC\)\./);
+  } finally {
+    closeSync(full);
+  }
+});
