@@ -19,7 +19,10 @@ export function tunnelThrough(proxy: URL, host: string, port: number, timeoutMs:
     ours.destroy(err);
   };
   raw.setTimeout(timeoutMs, () => fail(Object.assign(new Error(`the proxy did not open a tunnel within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+  let open = false;
   raw.once('error', fail);
+  // A proxy that hangs up before answering CONNECT fails the stream too, rather than leave node:http2 waiting.
+  raw.once('close', () => (open ? theirs.destroy() : fail(Object.assign(new Error('the proxy closed the connection before answering CONNECT'), { code: 'ECONNRESET' }))));
   theirs.on('error', () => raw.destroy());
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const credentials = proxy.username ? `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}\r\n` : '';
@@ -38,11 +41,11 @@ export function tunnelThrough(proxy: URL, host: string, port: number, timeoutMs:
     // describeNetworkError reads the reason after the last colon, as for Node's own tunnel errors.
     if (status < 200 || status > 299) return fail(Object.assign(new Error(`the proxy refused the tunnel to ${authority}: ${statusLine.slice(9) || 'no status line'}`), { code: 'ERR_PROXY_TUNNEL' }));
     raw.setTimeout(0);
+    open = true;
     const rest = head.subarray(end + 4);
     if (rest.length) theirs.write(rest);
     raw.pipe(theirs);
     theirs.pipe(raw);
-    raw.once('close', () => theirs.destroy());
   };
   raw.on('data', onData);
   return ours;

@@ -110,6 +110,17 @@ test('--h2c through HTTPS_PROXY: HTTP/2 upstreams go through the corporate proxy
     } finally {
       assert.equal(await side.stop(), 0);
     }
+    // A proxy that hangs up before answering CONNECT: a prompt 502, not a stream left waiting for good.
+    const { createServer: createTcp } = await import('node:net');
+    const hangup = createTcp((socket) => socket.once('data', () => socket.destroy()));
+    await new Promise<void>((r) => hangup.listen(0, '127.0.0.1', r));
+    const dropped = await sidecar(['--target', run.origin, '--h2c', '--listen', '127.0.0.1:0'], env({ HTTPS_PROXY: `http://127.0.0.1:${(hangup.address() as { port: number }).port}`, IDCALL_CACERT: fx.creds.files.ca! }));
+    try {
+      assert.equal((await h2get(dropped.url, '/dropped')).status, 502);
+    } finally {
+      assert.equal(await dropped.stop(), 0);
+      hangup.close();
+    }
     const denied = await sidecar(['--target', run.origin, '--h2c', '--listen', '127.0.0.1:0'], env({ HTTPS_PROXY: refusing.url, IDCALL_CACERT: fx.creds.files.ca! }));
     try {
       const res = await h2get(denied.url, '/refused');
