@@ -67,6 +67,17 @@ export function kindFromAnswer(status: number, headers: Record<string, string>, 
   return null;
 }
 
+/**
+ * Whether an answer bears Google's front end's marks: its Server header, the trace header it adds, Cloud Run's
+ * `invalid_token` challenge or its error pages. An answer without any came from something else (the application, a
+ * proxy of its own), so an IAM or audience verdict about it would be a guess.
+ */
+export function answeredByGoogle(headers: Record<string, string>, body: string): boolean {
+  if (/^(Google Frontend|ESF|gws|Google)\b/i.test(headers.server ?? '') || headers['x-cloud-trace-context'] !== undefined) return true;
+  if (/error="invalid_token"/.test(headers['www-authenticate'] ?? '') && /could not be verified/.test(headers['www-authenticate'] ?? '')) return true;
+  return /<h1>Error: (Unauthorized|Forbidden)<\/h1>|Your client does not have permission to get URL/.test(body);
+}
+
 /** ESPv2's `{"code":N,"message":"…"}` reply, or null when the body is not one. */
 export function espv2Message(body: string): string | null {
   try {

@@ -321,3 +321,25 @@ test('--source gcloud with a "gcloud" that floods its output is stopped at 1 MB 
   assert.match(report.verdict.summary, /printed more than 1 MB, which no token is/);
   assert.doesNotMatch(report.verdict.fix, /gcloud auth login/);
 });
+
+test('a 401 or 403 without Google\'s marks, for a token that checked out, is not blamed on IAM or the audience as a fact (code and exit unchanged)', async () => {
+  const marked = (res: import('node:http').ServerResponse, status: number) => res.writeHead(status, { server: 'Google Frontend', 'content-type': 'text/html' }).end('<h1>Error: Forbidden</h1>');
+  const app = createServer((req, res) => (req.url?.startsWith('/google') ? marked(res, req.url.endsWith('401') ? 401 : 403) : res.writeHead(req.url === '/401' ? 401 : 403, { 'content-type': 'application/json' }).end('{"error":"login required"}')));
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(app.address() as { port: number }).port}`;
+  try {
+    for (const [path, code] of [['/401', 'AUDIENCE_MISMATCH'], ['/403', 'INVOKER_DENIED']] as const) {
+      const result = await idcall(['call', `${base}${path}`, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) }));
+      const report = json(result);
+      assert.equal(report.verdict.code, code, path);
+      assert.equal(result.code, 4, path);
+      assert.match(report.verdict.summary, /not as Google's front end answers[\s\S]*the application, or something in front of it that is not Google, refused/, path);
+      assert.match(report.verdict.fix, /^Look at the application's own access rules[\s\S]*--header-name X-Serverless-Authorization/, path);
+    }
+    const google = json(await idcall(['call', `${base}/google403`, '--json'], env({ GOOGLE_APPLICATION_CREDENTIALS: await keyFile(0) })));
+    assert.equal(google.verdict.code, 'INVOKER_DENIED');
+    assert.match(google.verdict.summary, /is not allowed to invoke it \(no roles\/run\.invoker\)/, 'with Google\'s marks, the IAM verdict stands');
+  } finally {
+    app.close();
+  }
+});

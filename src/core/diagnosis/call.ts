@@ -8,7 +8,7 @@ import { obtainToken } from '../steps/obtain.ts';
 import { mintOptionsFor, type CallSettings, type SourceOptions } from '../options.ts';
 import { runCall, runCallRaw, skipped, type CallPayload } from '../steps/steps.ts';
 import { serviceFromUrl, verdictForResponse } from './verdict.ts';
-import { frontEndVerdict, functionOf } from './front-ends.ts';
+import { frontEndVerdict, functionOf, unmarkedRefusal } from './front-ends.ts';
 import { kindFromAnswer, type TargetInfo } from '../target-kind.ts';
 
 /** The report's `target`: kind, audience and why (how the kind was decided stays internal). */
@@ -110,7 +110,8 @@ export async function diagnoseCall(ctx: Context, options: DiagnoseOptions): Prom
   const audienceChoice = { origin: target.url.origin, fromFlag: options.audience !== undefined, calledService };
   const iapClientId = info.kind === 'iap' && result.status === 401 ? await iapClientIdProbe(ctx, target.url, options, called.step) : undefined;
   const answer = { status: result.status, url: target.url, headers: result.headers, body: headText, target: info, principal, sourceType: obtained.source?.type ?? null, tokenHeader: result.tokenHeader, service, ...(iapClientId ? { iapClientId } : {}) };
-  const verdict = frontEndVerdict(answer) ?? verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience, audienceChoice);
+  const generic = frontEndVerdict(answer) ?? verdictForResponse({ status: result.status, host, ...(result.redirect ? { redirect: result.redirect } : {}) }, verify, principal, service, target.audience, audienceChoice);
+  const verdict = unmarkedRefusal(answer, generic, !(verify?.findings ?? []).some((f) => f.status === 'fail'));
   report.response = {
     status: result.status,
     headers: result.headers,

@@ -3,7 +3,7 @@
 // Run verdict (verdict.ts) decides.
 import { memberOf } from '../google/classify.ts';
 import type { CredentialType, Verdict } from '../report.ts';
-import { espv2Message, type TargetInfo } from '../target-kind.ts';
+import { answeredByGoogle, espv2Message, type TargetInfo } from '../target-kind.ts';
 import { invokerFix, type ServiceRef } from './verdict.ts';
 
 export interface FrontEndAnswer {
@@ -33,6 +33,21 @@ export function frontEndVerdict(a: FrontEndAnswer): Verdict | null {
     default:
       return null;
   }
+}
+
+/**
+ * A 401 or 403 from a target whose kind nothing told (`other`) and whose answer has none of Google's marks, for a
+ * token that checked out here: the application (or a proxy of its own) refused, and naming IAM or the audience as the
+ * cause would be a guess. The code and exit status stay what they were; the summary and fix say what is known.
+ */
+export function unmarkedRefusal(a: FrontEndAnswer, verdict: Verdict, tokenLooksValid: boolean): Verdict {
+  if (a.target.kind !== 'other' || (a.status !== 401 && a.status !== 403) || !tokenLooksValid) return verdict;
+  if ((verdict.code !== 'INVOKER_DENIED' && verdict.code !== 'AUDIENCE_MISMATCH') || answeredByGoogle(a.headers, a.body)) return verdict;
+  return {
+    code: verdict.code,
+    summary: `${host(a)} answered ${a.status}, but not as Google's front end answers (no Google Frontend server or trace header, not Cloud Run's error page): the application, or something in front of it that is not Google, refused the request; the token checked out here.`,
+    fix: `Look at the application's own access rules and logs. If it reads Authorization for its own login, send the token in X-Serverless-Authorization instead (--header-name X-Serverless-Authorization). If it is a Cloud Run service behind a proxy of your own, that proxy may be refusing; if Google is, after all: ${verdict.fix}`,
+  };
 }
 
 const host = (a: FrontEndAnswer) => a.url.host;
