@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { child, fmt, machine, writeSection } from './lib.ts';
+import { child, fmt, machine, median, writeSection } from './lib.ts';
 
 const BYTES = Number(process.env.BENCH_DOWNLOAD_BYTES ?? 1024 ** 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -67,7 +67,6 @@ try {
       process.stderr.write(`round ${i + 1} curl: ${fmt(BYTES / 1e6 / curl.seconds, 0)} MB/s, peak RSS ${fmt(curl.peakMb, 0)} MB\n`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const rate = (name: string) => BYTES / 1e6 / median(runs[name]!.map((r) => r.seconds));
   const peak = Math.max(...runs.idcall!.map((r) => r.peakMb));
   const md = [

@@ -3,7 +3,7 @@
 // (Debian's nghttp2-client) as the load generator: `h2load -n 20000 -c 16 -m 10`.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { child, fmt, freePort, machine, writeSection } from './lib.ts';
+import { child, fmt, freePort, machine, median, writeSection } from './lib.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -64,7 +64,6 @@ try {
       process.stderr.write(`round ${i + 1} ${name}: ${fmt(r.rps, 0)} req/s, ${r.failed} failed\n`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const direct = median(rounds['direct h2c']!);
   const proxied = median(rounds['idcall proxy --h2c']!);
   const md = [

@@ -6,7 +6,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, buildConnector, ProxyAgent, request, type Dispatcher } from 'undici';
-import { child, fmt, freePort, machine, writeSection } from './lib.ts';
+import { child, fmt, freePort, machine, median, writeSection } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -78,7 +78,6 @@ try {
       process.stderr.write(`round ${i + 1} ${name}: ${fmt(r.rps, 0)} req/s\n`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const [d, t] = configs.map(([name]) => median(rounds[name]!));
   const md = [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}: HTTPS GETs to the emulator's TLS front door (${host}), ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s, median; the same undici client for both. Command: \`npm run bench -- intercept\`.`,

@@ -117,6 +117,9 @@ export async function writeSection(name: string, markdown: string): Promise<void
   await writeFile(file, doc);
 }
 
+/** The middle value (the upper one of an even count): what every bench reports of its interleaved rounds. */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 export const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
 /** Median wall time (ms) of running a command `runs` times. */
@@ -129,6 +132,5 @@ export async function timeCommand(cmd: string, args: string[], env: Record<strin
     all.push(performance.now() - t0);
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   }
-  const sorted = [...all].sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)]!, all };
+  return { median: median(all), all };
 }

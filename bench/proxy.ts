@@ -2,7 +2,7 @@
 // All four stay up; rounds interleave them (A B C D, A B C D, …) and the median round counts, so drift hits all alike.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { child, fmt, freePort, HAVE_WRK, load, machine, writeSection, type LoadResult } from './lib.ts';
+import { child, fmt, freePort, HAVE_WRK, load, type LoadResult, machine, median, writeSection } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -47,7 +47,6 @@ try {
       process.stderr.write(`round ${i + 1} ${name}: ${fmt(result.rps, 0)} req/s, p50 ${fmt(result.p50)} ms, p99 ${fmt(result.p99)} ms, errors ${result.errors}\n`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const r = Object.fromEntries(
     Object.entries(rounds).map(([name, xs]) => [name, { rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) }]),
   );

@@ -12,12 +12,12 @@ export async function main(args = process.argv.slice(2)): Promise<void> {
   const { nodeTooOld, MIN_NODE_MAJOR, run, processIO } = await import('./program.ts');
   if (nodeTooOld()) process.stderr.write(`idcall: warning: Node.js ${process.versions.node} is older than the supported ${MIN_NODE_MAJOR}: \`idcall call\` and \`idcall proxy\` need Node.js ${MIN_NODE_MAJOR} or newer (token, doctor and inspect still run).\n`);
   // A reader that went away (`idcall call … | head -c 10`) ends the command quietly, as a Unix tool killed by SIGPIPE.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(141) : (outputFailed ??= err.code ?? err.message)));
-  }
   // Output that could not be written (a full disk behind `> file`) is not a success a script may trust: `idcall token
   // > token.txt` would leave an empty file and exit 0. Checked at exit, when every write has settled.
   let outputFailed: string | undefined;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(141) : (outputFailed ??= err.code ?? err.message)));
+  }
   process.once('exit', (code) => {
     if (outputFailed === undefined || code !== 0) return;
     try {

@@ -16,7 +16,8 @@ export interface FrontDoor {
   connectTo: string[];
 }
 
-const hostOf = (req: IncomingMessage) => String(req.headers[':authority'] ?? req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+/** The host a request names (HTTP/2's :authority or Host), lower-cased and without its port. */
+export const hostOf = (req: IncomingMessage) => String(req.headers[':authority'] ?? req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
 
 export async function startFrontDoor(state: EmulatorState, identities: ServiceIdentity[], ca: CertificateAuthority): Promise<FrontDoor> {
   const routes = identities.map((identity) => ({ identity, handler: serviceHandler(state, identity), hosts: identity.runUrls.map((u) => new URL(u)) }));

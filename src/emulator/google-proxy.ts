@@ -11,6 +11,7 @@ import { listen, send, type ManagedServer } from './http.ts';
 
 type Dispatch = ManagedServer['dispatch'];
 import type { EmulatorState } from './state.ts';
+import { hostOf } from './front-door.ts';
 
 /** Google's own endpoints the emulator answers for. */
 export const GOOGLE_HOSTS = ['oauth2.googleapis.com', 'iamcredentials.googleapis.com', 'sts.googleapis.com', 'www.googleapis.com', 'accounts.google.com', 'cloudresourcemanager.googleapis.com'];
@@ -38,7 +39,6 @@ export async function startGoogleProxy(state: EmulatorState, ca: CertificateAuth
     }
     return context;
   };
-  const hostOf = (req: IncomingMessage) => String(req.headers[':authority'] ?? req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
   // Into the same handling as the emulator's own ports, so requests through the proxy are logged and take faults too.
   const route: Dispatch = (req, res) => (GOOGLE_HOSTS.includes(hostOf(req)) ? google(req, res) : service(req, res));
   // The TLS side: one server that never listens; each accepted CONNECT tunnel is handed to it as a connection.

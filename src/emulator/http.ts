@@ -23,28 +23,27 @@ export class BodyTooLarge extends Error {
   }
 }
 
-export async function readBodyBytes(req: IncomingMessage, limit: number = BODY_LIMITS.api): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+/** Read a request body up to `limit` bytes, handing each chunk to `keep` (if any); its size. */
+async function drainBody(req: IncomingMessage, limit: number, keep?: (chunk: Buffer) => void): Promise<number> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > limit) throw new BodyTooLarge(limit);
-    chunks.push(chunk as Buffer);
+    keep?.(chunk as Buffer);
   }
+  return size;
+}
+
+export async function readBodyBytes(req: IncomingMessage, limit: number = BODY_LIMITS.api): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await drainBody(req, limit, (chunk) => chunks.push(chunk));
   return Buffer.concat(chunks);
 }
 
 export const readBody = async (req: IncomingMessage, limit: number = BODY_LIMITS.api): Promise<string> => (await readBodyBytes(req, limit)).toString('utf8');
 
 /** The size of a request body the service only reports on, counted as it streams (nothing is kept). */
-export async function countBody(req: IncomingMessage, limit: number): Promise<number> {
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new BodyTooLarge(limit);
-  }
-  return size;
-}
+export const countBody = (req: IncomingMessage, limit: number): Promise<number> => drainBody(req, limit);
 
 /** A handler that threw: Google's 413 for a body over the limit (the connection closes), else the emulator's own 500. */
 export function answerFailure(res: ServerResponse, err: unknown): void {

@@ -76,13 +76,7 @@ export async function destinationGuard(metadataHosts: string[], resolve: Resolve
       return isLinkLocal(h) || named.some((m) => m.hostname === h && (m.port ?? 80) === port) || (isIP(h) !== 0 && endpoints.has(key(h, port)));
     },
     refusesPeer,
-    lookupFor: (port) => (hostname, options, callback) =>
-      dnsLookup(hostname, options, (err, address, family) => {
-        if (err) return callback(err, address, family);
-        const addresses = Array.isArray(address) ? address.map((a) => a.address) : [address];
-        if (addresses.some((a) => refusesPeer(a, port))) return callback(forbiddenError(hostname), address, family);
-        callback(null, address, family);
-      }),
+    lookupFor: (port) => refusingLookup((address) => refusesPeer(address, port)),
   };
 }
 
@@ -93,6 +87,9 @@ function canonicalAddress(address: string): string {
   if (inner?.mapped) return inner.v4;
   return isIP(h) === 6 ? new URL(`http://[${h.split('%')[0]}]`).hostname.slice(1, -1) : h;
 }
+
+/** What a client is told when the guard refuses its destination. */
+export const METADATA_REFUSED = 'The metadata server and link-local addresses are never reached through the proxy.';
 
 export const forbiddenError = (what: string) => Object.assign(new Error(`${what} is the metadata server or a link-local address; the proxy does not relay there`), { code: 'EIDCALL_FORBIDDEN' });
 
@@ -114,18 +111,22 @@ export function metadataHostsFrom(env: Record<string, string | undefined>): stri
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
+/** A dns.lookup that fails with EIDCALL_FORBIDDEN when any answer is one `refused` names. */
+function refusingLookup(refused: (address: string) => boolean) {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void =>
+    dnsLookup(hostname, options, (err, address, family) => {
+      if (err) return callback(err, address, family);
+      const addresses = Array.isArray(address) ? address.map((a) => a.address) : [address];
+      if (addresses.some(refused)) return callback(forbiddenError(hostname), address, family);
+      callback(null, address, family);
+    });
+}
+
 /**
  * A dns.lookup for upstream sockets that refuses link-local answers: a name that resolves to 169.254.169.254
  * (`metadata` on GCE, or an attacker's DNS) is refused like the literal address.
  */
-export function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  dnsLookup(hostname, options, (err, address, family) => {
-    if (err) return callback(err, address, family);
-    const addresses = Array.isArray(address) ? address.map((a) => a.address) : [address];
-    if (addresses.some(isLinkLocal)) return callback(forbiddenError(hostname), address, family);
-    callback(null, address, family);
-  });
-}
+export const guardedLookup = refusingLookup(isLinkLocal);
 
 export interface Listener {
   /** The address the server is bound to (no brackets). */
@@ -154,13 +155,8 @@ export function hostHeaderAccepted(host: string | undefined, listener: Listener)
  * non-browser clients carry neither. Accepted: no browser signal, this proxy's own origin, an --allow-origin origin,
  * or Sec-Fetch-Site same-origin / none (the user typed the URL). Everything else is a page driving the proxy.
  */
-export function originAccepted(headers: { origin?: string | string[] | undefined; 'sec-fetch-site'?: string | string[] | undefined }, listener: Listener, allowOrigins: string[]): boolean {
-  const origin = typeof headers.origin === 'string' ? headers.origin.trim() : Array.isArray(headers.origin) ? '' : undefined;
-  if (origin !== undefined) return allowOrigins.some((allowed) => sameOrigin(allowed, origin)) || ownOrigin(origin, listener);
-  const site = headers['sec-fetch-site'];
-  if (site === undefined) return true;
-  const value = String(site).trim().toLowerCase();
-  return value === 'same-origin' || value === 'none';
+export function originAccepted(headers: BrowserSignals, listener: Listener, allowOrigins: string[]): boolean {
+  return browserAccepted(headers, (origin) => allowOrigins.some((allowed) => sameOrigin(allowed, origin)) || ownOrigin(origin, listener));
 }
 
 /**
@@ -169,9 +165,16 @@ export function originAccepted(headers: { origin?: string | string[] | undefined
  * Accepted: no browser signal, the host's own origin (`targets`: the URL as asked and as upgraded), an --allow-origin
  * origin, or Sec-Fetch-Site same-origin / none (typed in the address bar).
  */
-export function pageRequestAccepted(headers: { origin?: string | string[] | undefined; 'sec-fetch-site'?: string | string[] | undefined }, targets: string[], allowOrigins: string[]): boolean {
+export function pageRequestAccepted(headers: BrowserSignals, targets: string[], allowOrigins: string[]): boolean {
+  return browserAccepted(headers, (origin) => origin !== 'null' && [...targets, ...allowOrigins].some((allowed) => sameOrigin(allowed, origin)));
+}
+
+type BrowserSignals = { origin?: string | string[] | undefined; 'sec-fetch-site'?: string | string[] | undefined };
+
+/** The rule both modes share: an Origin must be one `originOk` accepts (several is none); else Sec-Fetch-Site decides. */
+function browserAccepted(headers: BrowserSignals, originOk: (origin: string) => boolean): boolean {
   const origin = typeof headers.origin === 'string' ? headers.origin.trim() : Array.isArray(headers.origin) ? '' : undefined;
-  if (origin !== undefined) return origin !== 'null' && [...targets, ...allowOrigins].some((allowed) => sameOrigin(allowed, origin));
+  if (origin !== undefined) return originOk(origin);
   const site = headers['sec-fetch-site'];
   if (site === undefined) return true;
   const value = String(site).trim().toLowerCase();

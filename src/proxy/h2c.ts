@@ -26,7 +26,7 @@ import { appendVia, endToEnd, viaNames } from './headers.ts';
 import { placeToken, type TokenHeader } from '../core/net/token-header.ts';
 import { shareWithH2c } from '../core/net/h2c-listener.ts';
 import { route, type Routing } from '../core/net/routing.ts';
-import { forbiddenError, type DestinationGuard } from './guards.ts';
+import { forbiddenError, METADATA_REFUSED, type DestinationGuard } from './guards.ts';
 import { tunnelThrough } from './connect-tunnel.ts';
 
 export interface H2cOptions {
@@ -50,7 +50,6 @@ export interface H2cOptions {
   onExchange: (entry: { method: string; path: string; status: number; upstreamMs: number | null; token: CacheResult | 'client' | 'none'; error?: string }) => void;
 }
 
-const METADATA_REFUSED = 'The metadata server and link-local addresses are never reached through the proxy.';
 /** The guard's refusal, also when node:http2 wraps it as the cause of a cancelled stream. */
 const isForbidden = (err: unknown) => (err as { code?: string }).code === 'EIDCALL_FORBIDDEN' || (err as { cause?: { code?: string } }).cause?.code === 'EIDCALL_FORBIDDEN';
 

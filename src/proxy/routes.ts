@@ -3,7 +3,7 @@
 // the allowlist, and refuses to lend the token to another site's page. Each rule's check lives in guards.ts.
 import type { IncomingMessage } from 'node:http';
 import { defaultAudience, kindFromHost } from '../core/target-kind.ts';
-import { hostAllowed, hostHeaderAccepted, originAccepted, pageRequestAccepted, type DestinationGuard, type Listener } from './guards.ts';
+import { hostAllowed, hostHeaderAccepted, METADATA_REFUSED, originAccepted, pageRequestAccepted, type DestinationGuard, type Listener } from './guards.ts';
 import { viaNames } from './headers.ts';
 
 export interface Route {
@@ -78,7 +78,7 @@ export function createRouter(options: RouterOptions) {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return { error: 400, code: 'USAGE_ERROR', message: `Unsupported scheme ${url.protocol}` };
     if (guard?.refuses(url.hostname, Number(url.port || (url.protocol === 'https:' ? 443 : 80)))) {
-      return { error: 403, code: 'USAGE_ERROR', message: 'The metadata server and link-local addresses are never reached through the proxy.' };
+      return { error: 403, code: 'USAGE_ERROR', message: METADATA_REFUSED };
     }
     const allowed = hostAllowed(options.allowHosts, url.host);
     if (!allowed && options.strict) return { error: 403, code: 'USAGE_ERROR', message: `${url.host} is not an allowed host (--allow-host); --strict refuses it.` };

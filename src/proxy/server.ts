@@ -126,6 +126,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     if (byOrigin.size < 1000) byOrigin.set(origin, dispatcher);
     return dispatcher;
   };
+  // HTTP/2 relays take the corporate proxy as an option; HTTP/1.1 goes through dispatcherFor's ProxyAgent.
+  const upstreamProxyFor = (origin: URL): { upstreamProxy?: string } => {
+    const proxy = options.upstreamProxy?.(origin);
+    return proxy ? { upstreamProxy: proxy } : {};
+  };
   const tokenHeader = options.headerName.toLowerCase() as TokenHeader;
   const log = options.onLog ?? (() => {});
   const inflight = new Set<Promise<void>>();
@@ -285,7 +290,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         // The same reach as HTTP/1.1 upstreams: --connect-to / --resolve, and --cacert or NODE_EXTRA_CA_CERTS.
         ...(options.connect || ca ? { tls: { ...(options.connect as ConnectionOptions | undefined), ...(ca ? { ca } : {}) } } : {}),
         ...(options.routing ? { routing: options.routing } : {}),
-        ...(options.upstreamProxy?.(options.target!) ? { upstreamProxy: options.upstreamProxy(options.target!)! } : {}),
+        ...upstreamProxyFor(options.target!),
         onExchange: (e) => {
           metrics.record(e.status, e.token, e.upstreamMs);
           if (options.onLog) log({ time: new Date().toISOString(), host: options.target!.host, ...e });
@@ -324,7 +329,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         guard: guard!,
         ...(ca ? { tls: { ca } } : {}),
         ...(options.routing ? { routing: options.routing } : {}),
-        ...(options.upstreamProxy?.(origin) ? { upstreamProxy: options.upstreamProxy(origin)! } : {}),
+        ...upstreamProxyFor(origin),
         onExchange: (e) => {
           metrics.record(e.status, e.token, e.upstreamMs);
           if (options.onLog) log({ time: new Date().toISOString(), host: origin.host, ...e });

@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { bareHost } from '../core/net/addresses.ts';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { guardedLookup, hostAllowed, parseHostPort, type DestinationGuard } from './guards.ts';
+import { guardedLookup, hostAllowed, METADATA_REFUSED, parseHostPort, type DestinationGuard } from './guards.ts';
 
 export interface TunnelPolicy {
   mode: 'reverse' | 'forward';
@@ -20,7 +20,6 @@ export interface TunnelPolicy {
   intercept?: (client: Socket, head: Buffer, host: string) => void;
 }
 
-const METADATA_REFUSED = 'The metadata server and link-local addresses are never reached through the proxy.';
 
 const REASONS: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 421: 'Misdirected Request', 502: 'Bad Gateway', 504: 'Gateway Timeout', 508: 'Loop Detected' };
 
